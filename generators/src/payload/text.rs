@@ -1,0 +1,175 @@
+//! Free text and JSON objects, both exactly `size` bytes.
+
+use crate::rng::FastRng;
+
+const WORDS: &[&str] = &[
+    "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "error", "warning", "request",
+    "user", "session", "latency", "timeout", "retry", "connection", "payload", "record", "stream",
+    "shard", "delivery", "bucket", "object", "failed", "succeeded", "started", "stopped", "GET",
+    "POST", "200", "404", "500", "id=42", "status=ok", "ms", "bytes", "10.0.0.1", "us-east-1",
+    "firehose", "lambda", "invoke", "transform", "batch", "buffer", "flush", "commit", "queue",
+];
+
+const UNICODE_WORDS: &[&str] = &[
+    "café", "naïve", "Zürich", "日本語", "데이터", "данные", "δεδομένα", "🔥", "🚒💨", "résumé",
+    "€42", "ß", "ﬁle", "e\u{301}", "مرحبا", "שלום", "\u{200b}", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+];
+
+const CONTROL: &[&str] = &["\t", "\r\n", "\u{1}", "\u{7f}", "\u{1b}[31m", "\u{0}", "\u{c}"];
+
+const PAD: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Lines of words, exactly `size` bytes; variant 1 mixes in multi-byte UTF-8, variant 2 control bytes.
+pub(super) fn text(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<u8>) {
+    let end = out.len() + size;
+    // Drawn first so that a shorter record stays a prefix of a longer one.
+    let trailing_newline = rng.chance(1, 2);
+    let mut line = 0usize;
+    loop {
+        let word = match variant {
+            1 if rng.chance(1, 5) => *rng.pick(UNICODE_WORDS),
+            2 if rng.chance(1, 8) => *rng.pick(CONTROL),
+            _ => *rng.pick(WORDS),
+        };
+        let sep: u8 = if line > 60 && rng.chance(1, 4) { b'\n' } else { b' ' };
+        if out.len() + word.len() + 1 > end {
+            break;
+        }
+        out.extend_from_slice(word.as_bytes());
+        out.push(sep);
+        line = if sep == b'\n' { 0 } else { line + word.len() + 1 };
+    }
+    pad(out, end, trailing_newline);
+}
+
+fn pad(out: &mut Vec<u8>, end: usize, trailing_newline: bool) {
+    let remaining = end - out.len();
+    if remaining == 0 {
+        return;
+    }
+    let body = if trailing_newline {
+        remaining - 1
+    } else {
+        remaining
+    };
+    out.extend(PAD.iter().cycle().take(body));
+    if trailing_newline {
+        out.push(b'\n');
+    }
+}
+
+const KEYS: &[&str] = &[
+    "id", "user", "event", "level", "message", "ts", "count", "ok", "latency_ms", "path",
+    "region", "tags", "amount", "session_id", "source_ip", "status",
+];
+
+/// One JSON object of exactly `size` bytes (at least `{}`); variant 1 nests and escapes.
+pub(super) fn json_object(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<u8>) {
+    let size = size.max(2);
+    let end = out.len() + size;
+    out.push(b'{');
+    let mut field = Vec::with_capacity(256);
+    let mut first = true;
+    loop {
+        field.clear();
+        let key = *rng.pick(KEYS);
+        json_string(rng, variant, key, &mut field);
+        field.push(b':');
+        json_value(rng, variant, 0, &mut field);
+        let comma = usize::from(!first);
+        // Leave room for the closing brace.
+        if out.len() + comma + field.len() + 1 > end {
+            break;
+        }
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(&field);
+        first = false;
+    }
+    // Fill the rest: a padding string field if it fits, else insignificant whitespace.
+    let remaining = end - out.len() - 1;
+    let overhead = usize::from(!first) + r#""_":"""#.len();
+    if remaining >= overhead + 1 {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""_":""#);
+        out.extend(PAD.iter().cycle().take(remaining - overhead));
+        out.push(b'"');
+    } else {
+        out.extend(std::iter::repeat_n(b' ', remaining));
+    }
+    out.push(b'}');
+}
+
+fn json_value(rng: &mut FastRng, variant: u8, depth: u8, out: &mut Vec<u8>) {
+    let kinds = if variant == 0 || depth >= 3 { 5 } else { 8 };
+    match rng.below(kinds) {
+        0 | 1 => {
+            let n = rng.range(1, 6) as usize;
+            let mut s = String::new();
+            for i in 0..n {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(*rng.pick(WORDS));
+            }
+            json_string(rng, variant, &s, out);
+        }
+        2 => out.extend_from_slice(rng.below(1_000_000).to_string().as_bytes()),
+        3 => out.extend_from_slice(if rng.chance(1, 2) { b"true" } else { b"false" }),
+        4 => {
+            let v = rng.below(100_000) as f64 / 100.0;
+            out.extend_from_slice(format!("{v:.2}").as_bytes());
+        }
+        5 => {
+            const BIG: &[&str] = &[
+                "12345678901234567890123",
+                "9007199254740993",
+                "-9223372036854775809",
+                "1e308",
+                "-0.0",
+                "2.5E-324",
+                "null",
+            ];
+            out.extend_from_slice(rng.pick(BIG).as_bytes());
+        }
+        6 => {
+            out.push(b'[');
+            for i in 0..rng.range(0, 3) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_value(rng, variant, depth + 1, out);
+            }
+            out.push(b']');
+        }
+        _ => {
+            out.push(b'{');
+            for i in 0..rng.range(0, 3) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let key = *rng.pick(KEYS);
+                json_string(rng, variant, key, out);
+                out.push(b':');
+                json_value(rng, variant, depth + 1, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// A JSON string literal; variant 1 adds escapes and raw and escaped unicode.
+fn json_string(rng: &mut FastRng, variant: u8, s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    if variant > 0 && rng.chance(1, 3) {
+        const SPICE: &[&str] = &[
+            r#"\""#, r"\\", r"\n", r"\t", r"\u00e9", r"\ud83d\ude00", "é", "日本", r"\/", r"\u0000",
+        ];
+        out.extend_from_slice(rng.pick(SPICE).as_bytes());
+    }
+    out.push(b'"');
+}
