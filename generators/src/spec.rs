@@ -139,7 +139,11 @@ impl RecordSpec {
 
     /// "json, 65,537 bytes, gzip" — how a case file and a report describe the record.
     pub fn describe(&self) -> String {
-        let mut s = format!("{}, {} bytes", self.family.describe(self.variant), self.size);
+        let mut s = format!(
+            "{}, {} bytes",
+            self.family.describe(self.variant),
+            self.size
+        );
         if self.compression != Compression::None {
             s.push_str(&format!(", {} level {}", self.compression, self.level));
         }
@@ -283,7 +287,11 @@ mod tests {
             };
             let a = spec.materialize().to_json();
             assert_eq!(a, spec.materialize().to_json());
-            assert!(a.len() <= spec.serialized_len_bound(), "{} > bound", a.len());
+            assert!(
+                a.len() <= spec.serialized_len_bound(),
+                "{} > bound",
+                a.len()
+            );
         }
     }
 }

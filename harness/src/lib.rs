@@ -1,0 +1,32 @@
+//! firehose-harness: does a Firehose transformation function honour the contract, and how much load
+//! does it take?
+//!
+//! How data flows (no stage reaches back into an earlier one):
+//!
+//! ```text
+//! cli ──► plan ──► generator (firehose-generators) ──► event bytes ──► targets::Target::invoke
+//!                                                                        │
+//!            reports ◄── report ◄── conformance (shrink, persist) ◄── contract::check ◄── Invocation
+//! ```
+//!
+//! - [`cli`] — clap types → checked plans; the only place that knows about flags.
+//! - [`values`] — the value grammar (durations, sizes, ranges, rates, stages).
+//! - [`targets`] — the [`targets::Target`] trait and one file per scheme.
+//! - [`invocation`] — [`invocation::Invocation`], what one call produced.
+//! - [`contract`] — the oracle: `(event, invocation) → Verdict`.
+//! - [`conformance`] — `check`: phases, shrinking, case folders, regressions.
+//! - [`events`] — [`events::RunEvent`], the only thing reporters see; [`terminal`] renders it.
+//! - [`report`] — engine results → [`firehose_reports::Report`].
+//! - [`exit_codes`], [`errors`] — outcomes and failures → exit codes, in one place.
+
+pub mod cli;
+pub mod conformance;
+pub mod contract;
+pub mod errors;
+pub mod events;
+pub mod exit_codes;
+pub mod invocation;
+pub mod report;
+pub mod targets;
+pub mod terminal;
+pub mod values;

@@ -1,1 +1,44 @@
-fn main() {}
+//! The `firehose-harness` binary: parse, run, map the outcome to an exit code — nothing else.
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use firehose_harness::cli::Cli;
+use firehose_harness::errors::exit_code;
+use firehose_harness::exit_codes;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                std::process::exit(exit_codes::OK);
+            }
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = e.print();
+                std::process::exit(exit_codes::USAGE);
+            }
+            _ => {
+                // One line, not clap's page: what is wrong, then where to look.
+                let rendered = e.render().to_string();
+                let first = rendered
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ");
+                eprintln!("firehose-harness: {first} (see --help)");
+                std::process::exit(exit_codes::USAGE);
+            }
+        },
+    };
+    match cli.run() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            match e.hint() {
+                Some(hint) => eprintln!("firehose-harness: {e} — {hint}"),
+                None => eprintln!("firehose-harness: {e}"),
+            }
+            std::process::exit(exit_code(&e));
+        }
+    }
+}

@@ -125,7 +125,11 @@ pub enum CwlEnvelopeError {
 /// Check that `bytes` is a CloudWatch Logs envelope with every key a consumer relies on.
 pub fn check_envelope(bytes: &[u8]) -> Result<(), CwlEnvelopeError> {
     let v: Value = serde_json::from_slice(bytes)?;
-    let s = |k: &'static str| v.get(k).and_then(Value::as_str).ok_or(CwlEnvelopeError::Key(k));
+    let s = |k: &'static str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .ok_or(CwlEnvelopeError::Key(k))
+    };
     let kind = s("messageType")?;
     if kind != "DATA_MESSAGE" && kind != "CONTROL_MESSAGE" {
         return Err(CwlEnvelopeError::Key("messageType"));

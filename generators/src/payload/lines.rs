@@ -10,8 +10,14 @@ const MONTHS: [&str; 12] = [
 ];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD"];
 const PATHS: &[&str] = &[
-    "/", "/index.html", "/api/v1/orders", "/static/app.js", "/login?next=%2Fhome", "/health",
-    "/images/logo.png", "/search?q=fire+hose",
+    "/",
+    "/index.html",
+    "/api/v1/orders",
+    "/static/app.js",
+    "/login?next=%2Fhome",
+    "/health",
+    "/images/logo.png",
+    "/search?q=fire+hose",
 ];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
@@ -73,7 +79,11 @@ pub(super) fn apache(rng: &mut FastRng, size: usize, out: &mut Vec<u8>) {
             rng.pick(PATHS),
             rng.pick(&[200, 200, 200, 301, 404, 500]),
             rng.below(50_000),
-            if rng.chance(1, 2) { "-" } else { "https://example.com/start" },
+            if rng.chance(1, 2) {
+                "-"
+            } else {
+                "https://example.com/start"
+            },
             rng.pick(AGENTS),
         );
     });

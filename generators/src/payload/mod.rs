@@ -167,8 +167,12 @@ mod tests {
             for size in (0..400).chain([1000, 5000, 70_000]) {
                 let mut out = Vec::new();
                 generate(PayloadFamily::Json, variant, size as u64, size, &mut out);
-                let v: serde_json::Value = serde_json::from_slice(&out)
-                    .unwrap_or_else(|e| panic!("v{variant} size {size}: {e}: {}", String::from_utf8_lossy(&out)));
+                let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+                    panic!(
+                        "v{variant} size {size}: {e}: {}",
+                        String::from_utf8_lossy(&out)
+                    )
+                });
                 assert!(v.is_object());
             }
         }
@@ -197,16 +201,28 @@ mod tests {
         generate(PayloadFamily::Text, 1, 5, 5_000, &mut short);
         // All but the padding tail is shared.
         let shared = short.iter().zip(&long).take_while(|(a, b)| a == b).count();
-        assert!(shared + 64 >= short.len(), "shared {shared} of {}", short.len());
+        assert!(
+            shared + 64 >= short.len(),
+            "shared {shared} of {}",
+            short.len()
+        );
     }
 
     #[test]
     fn line_families_are_whole_lines() {
-        for family in [PayloadFamily::Apache, PayloadFamily::Syslog, PayloadFamily::Csv] {
+        for family in [
+            PayloadFamily::Apache,
+            PayloadFamily::Syslog,
+            PayloadFamily::Csv,
+        ] {
             for variant in 0..family.variants() {
                 let mut out = Vec::new();
                 generate(family, variant, 3, 5_000, &mut out);
-                assert!(out.len() <= 5_000 && out.len() > 2_000, "{family}: {}", out.len());
+                assert!(
+                    out.len() <= 5_000 && out.len() > 2_000,
+                    "{family}: {}",
+                    out.len()
+                );
                 assert!(out.ends_with(b"\n"));
                 assert!(std::str::from_utf8(&out).is_ok());
             }

@@ -3,19 +3,86 @@
 use crate::rng::FastRng;
 
 const WORDS: &[&str] = &[
-    "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "error", "warning", "request",
-    "user", "session", "latency", "timeout", "retry", "connection", "payload", "record", "stream",
-    "shard", "delivery", "bucket", "object", "failed", "succeeded", "started", "stopped", "GET",
-    "POST", "200", "404", "500", "id=42", "status=ok", "ms", "bytes", "10.0.0.1", "us-east-1",
-    "firehose", "lambda", "invoke", "transform", "batch", "buffer", "flush", "commit", "queue",
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "error",
+    "warning",
+    "request",
+    "user",
+    "session",
+    "latency",
+    "timeout",
+    "retry",
+    "connection",
+    "payload",
+    "record",
+    "stream",
+    "shard",
+    "delivery",
+    "bucket",
+    "object",
+    "failed",
+    "succeeded",
+    "started",
+    "stopped",
+    "GET",
+    "POST",
+    "200",
+    "404",
+    "500",
+    "id=42",
+    "status=ok",
+    "ms",
+    "bytes",
+    "10.0.0.1",
+    "us-east-1",
+    "firehose",
+    "lambda",
+    "invoke",
+    "transform",
+    "batch",
+    "buffer",
+    "flush",
+    "commit",
+    "queue",
 ];
 
 const UNICODE_WORDS: &[&str] = &[
-    "café", "naïve", "Zürich", "日本語", "데이터", "данные", "δεδομένα", "🔥", "🚒💨", "résumé",
-    "€42", "ß", "ﬁle", "e\u{301}", "مرحبا", "שלום", "\u{200b}", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "café",
+    "naïve",
+    "Zürich",
+    "日本語",
+    "데이터",
+    "данные",
+    "δεδομένα",
+    "🔥",
+    "🚒💨",
+    "résumé",
+    "€42",
+    "ß",
+    "ﬁle",
+    "e\u{301}",
+    "مرحبا",
+    "שלום",
+    "\u{200b}",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
 ];
 
-const CONTROL: &[&str] = &["\t", "\r\n", "\u{1}", "\u{7f}", "\u{1b}[31m", "\u{0}", "\u{c}"];
+const CONTROL: &[&str] = &[
+    "\t",
+    "\r\n",
+    "\u{1}",
+    "\u{7f}",
+    "\u{1b}[31m",
+    "\u{0}",
+    "\u{c}",
+];
 
 const PAD: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -31,13 +98,21 @@ pub(super) fn text(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<u8
             2 if rng.chance(1, 8) => *rng.pick(CONTROL),
             _ => *rng.pick(WORDS),
         };
-        let sep: u8 = if line > 60 && rng.chance(1, 4) { b'\n' } else { b' ' };
+        let sep: u8 = if line > 60 && rng.chance(1, 4) {
+            b'\n'
+        } else {
+            b' '
+        };
         if out.len() + word.len() + 1 > end {
             break;
         }
         out.extend_from_slice(word.as_bytes());
         out.push(sep);
-        line = if sep == b'\n' { 0 } else { line + word.len() + 1 };
+        line = if sep == b'\n' {
+            0
+        } else {
+            line + word.len() + 1
+        };
     }
     pad(out, end, trailing_newline);
 }
@@ -59,8 +134,22 @@ fn pad(out: &mut Vec<u8>, end: usize, trailing_newline: bool) {
 }
 
 const KEYS: &[&str] = &[
-    "id", "user", "event", "level", "message", "ts", "count", "ok", "latency_ms", "path",
-    "region", "tags", "amount", "session_id", "source_ip", "status",
+    "id",
+    "user",
+    "event",
+    "level",
+    "message",
+    "ts",
+    "count",
+    "ok",
+    "latency_ms",
+    "path",
+    "region",
+    "tags",
+    "amount",
+    "session_id",
+    "source_ip",
+    "status",
 ];
 
 /// One JSON object of exactly `size` bytes (at least `{}`); variant 1 nests and escapes.
@@ -167,7 +256,16 @@ fn json_string(rng: &mut FastRng, variant: u8, s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
     if variant > 0 && rng.chance(1, 3) {
         const SPICE: &[&str] = &[
-            r#"\""#, r"\\", r"\n", r"\t", r"\u00e9", r"\ud83d\ude00", "é", "日本", r"\/", r"\u0000",
+            r#"\""#,
+            r"\\",
+            r"\n",
+            r"\t",
+            r"\u00e9",
+            r"\ud83d\ude00",
+            "é",
+            "日本",
+            r"\/",
+            r"\u0000",
         ];
         out.extend_from_slice(rng.pick(SPICE).as_bytes());
     }

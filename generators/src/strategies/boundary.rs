@@ -58,7 +58,10 @@ pub fn boundary_cases(config: &GenConfig) -> Vec<BoundaryCase> {
         }
         let max = config.max_record();
         push("max-record", batch(vec![record(0, family, 0, max)]));
-        push("near-6mb-batch", near_limit_batch(source, si as u64, family, id_style, max));
+        push(
+            "near-6mb-batch",
+            near_limit_batch(source, si as u64, family, id_style, max),
+        );
         if config.families.contains(&PayloadFamily::Cwl) {
             let mut control = record(0, PayloadFamily::Cwl, CWL_CONTROL, 0);
             if config.compressions.contains(&Compression::Gzip) {

@@ -298,7 +298,11 @@ mod tests {
         for seed in 0..200 {
             let spec = sample(&cfg, seed);
             assert_eq!(spec.source, Source::Kinesis);
-            assert!((3..=7).contains(&spec.records.len()), "{}", spec.records.len());
+            assert!(
+                (3..=7).contains(&spec.records.len()),
+                "{}",
+                spec.records.len()
+            );
             for r in &spec.records {
                 assert!((10..=20).contains(&r.size));
                 assert_eq!(r.family, PayloadFamily::Json);
@@ -312,8 +316,15 @@ mod tests {
         let cfg = GenConfig::default();
         let specs: Vec<_> = (0..2000).map(|s| sample(&cfg, s)).collect();
         assert!(specs.iter().any(|s| s.records.len() == 1));
-        assert!(specs.iter().any(|s| s.records.len() > 2000), "thousands of small records");
-        assert!(specs.iter().any(|s| s.records.iter().any(|r| r.size == MAX_RECORD_BYTES)));
+        assert!(
+            specs.iter().any(|s| s.records.len() > 2000),
+            "thousands of small records"
+        );
+        assert!(
+            specs
+                .iter()
+                .any(|s| s.records.iter().any(|r| r.size == MAX_RECORD_BYTES))
+        );
         assert!(specs.iter().any(|s| s.records.iter().any(|r| r.size == 0)));
         assert!(specs.iter().any(|s| s.serialized_len_bound() > 5_000_000));
         for s in &specs {

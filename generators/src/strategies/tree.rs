@@ -71,12 +71,30 @@ const MAX_PASSES: u8 = 3;
 
 #[derive(Debug, Clone)]
 enum Phase {
-    Drop { chunk: usize, pos: usize },
-    ScaleAll { lo: u32, hi: u32, mid: u32, base: Vec<usize> },
-    SizeEach { rec: usize, lo: usize, hi: usize, mid: usize },
-    Content { rec: usize, step: u8 },
+    Drop {
+        chunk: usize,
+        pos: usize,
+    },
+    ScaleAll {
+        lo: u32,
+        hi: u32,
+        mid: u32,
+        base: Vec<usize>,
+    },
+    SizeEach {
+        rec: usize,
+        lo: usize,
+        hi: usize,
+        mid: usize,
+    },
+    Content {
+        rec: usize,
+        step: u8,
+    },
     CompressionAll,
-    CompressionEach { rec: usize },
+    CompressionEach {
+        rec: usize,
+    },
     Ids,
     Source,
     Done,
@@ -456,7 +474,9 @@ mod tests {
         };
         let spec = sample(&cfg, 3);
         let limit = 64 * 1024;
-        let (tree, steps) = shrink(spec, |s| s.records.iter().any(|r| r.payload().len() > limit));
+        let (tree, steps) = shrink(spec, |s| {
+            s.records.iter().any(|r| r.payload().len() > limit)
+        });
         let min = tree.minimal();
         assert_eq!(min.records.len(), 1);
         let len = min.records[0].payload().len();

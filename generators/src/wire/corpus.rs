@@ -53,7 +53,10 @@ impl std::fmt::Display for CorpusQuirk {
                 write!(f, "record {record} carries data that is not strict base64")
             }
             CorpusQuirk::TimestampNotNumber { record, field } => {
-                write!(f, "record {record}: {field} is not an epoch-millisecond number")
+                write!(
+                    f,
+                    "record {record}: {field} is not an epoch-millisecond number"
+                )
             }
             CorpusQuirk::SubsequenceNotNumber { record } => {
                 write!(f, "record {record}: subsequenceNumber is not a number")
@@ -178,10 +181,12 @@ fn find_quirks(value: &Value) -> Vec<CorpusQuirk> {
     let mut seen = std::collections::HashSet::new();
     for (i, r) in records.iter().enumerate() {
         match r.get("recordId").and_then(Value::as_str) {
-            Some(id) if !seen.insert(id.to_string()) => quirks.push(CorpusQuirk::DuplicateRecordId {
-                record: i,
-                id: id.to_string(),
-            }),
+            Some(id) if !seen.insert(id.to_string()) => {
+                quirks.push(CorpusQuirk::DuplicateRecordId {
+                    record: i,
+                    id: id.to_string(),
+                })
+            }
             Some(_) => {}
             None => quirks.push(CorpusQuirk::MissingRecordId { record: i }),
         }
@@ -192,14 +197,20 @@ fn find_quirks(value: &Value) -> Vec<CorpusQuirk> {
         {
             quirks.push(CorpusQuirk::InvalidBase64 { record: i });
         }
-        if !r.get("approximateArrivalTimestamp").is_some_and(Value::is_u64) {
+        if !r
+            .get("approximateArrivalTimestamp")
+            .is_some_and(Value::is_u64)
+        {
             quirks.push(CorpusQuirk::TimestampNotNumber {
                 record: i,
                 field: "approximateArrivalTimestamp",
             });
         }
         if let Some(k) = r.get("kinesisRecordMetadata") {
-            if !k.get("approximateArrivalTimestamp").is_some_and(Value::is_u64) {
+            if !k
+                .get("approximateArrivalTimestamp")
+                .is_some_and(Value::is_u64)
+            {
                 quirks.push(CorpusQuirk::TimestampNotNumber {
                     record: i,
                     field: "kinesisRecordMetadata.approximateArrivalTimestamp",
@@ -228,8 +239,9 @@ impl CorpusFile {
         let source = match view.source {
             super::Source::DirectPut => SourceMeta::DirectPut,
             super::Source::Kinesis => SourceMeta::Kinesis {
-                stream_arn: str_of("sourceKinesisStreamArn")
-                    .unwrap_or_else(|| "arn:aws:kinesis:us-east-1:123456789012:stream/corpus".into()),
+                stream_arn: str_of("sourceKinesisStreamArn").unwrap_or_else(|| {
+                    "arn:aws:kinesis:us-east-1:123456789012:stream/corpus".into()
+                }),
             },
             super::Source::Msk => SourceMeta::Msk {
                 cluster_arn: str_of("sourceMSKArn").unwrap_or_default(),
@@ -260,31 +272,33 @@ impl CorpusFile {
                     .or_else(|| r.get("data"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                let kinesis = r.get("kinesisRecordMetadata").map(|k| KinesisRecordMetadata {
-                    shard_id: k
-                        .get("shardId")
-                        .and_then(Value::as_str)
-                        .unwrap_or("shardId-000000000000")
-                        .into(),
-                    partition_key: k
-                        .get("partitionKey")
-                        .and_then(Value::as_str)
-                        .unwrap_or("partitionKey")
-                        .into(),
-                    approximate_arrival_timestamp: k
-                        .get("approximateArrivalTimestamp")
-                        .and_then(timestamp_ms)
-                        .unwrap_or(ts),
-                    sequence_number: k
-                        .get("sequenceNumber")
-                        .and_then(Value::as_str)
-                        .unwrap_or("0")
-                        .into(),
-                    subsequence_number: k
-                        .get("subsequenceNumber")
-                        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-                        .unwrap_or(0),
-                });
+                let kinesis = r
+                    .get("kinesisRecordMetadata")
+                    .map(|k| KinesisRecordMetadata {
+                        shard_id: k
+                            .get("shardId")
+                            .and_then(Value::as_str)
+                            .unwrap_or("shardId-000000000000")
+                            .into(),
+                        partition_key: k
+                            .get("partitionKey")
+                            .and_then(Value::as_str)
+                            .unwrap_or("partitionKey")
+                            .into(),
+                        approximate_arrival_timestamp: k
+                            .get("approximateArrivalTimestamp")
+                            .and_then(timestamp_ms)
+                            .unwrap_or(ts),
+                        sequence_number: k
+                            .get("sequenceNumber")
+                            .and_then(Value::as_str)
+                            .unwrap_or("0")
+                            .into(),
+                        subsequence_number: k
+                            .get("subsequenceNumber")
+                            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                            .unwrap_or(0),
+                    });
                 let kinesis = kinesis.or_else(|| {
                     (view.source == super::Source::Kinesis).then(|| KinesisRecordMetadata {
                         shard_id: "shardId-000000000000".into(),
@@ -297,8 +311,11 @@ impl CorpusFile {
                 let msk = (view.source == super::Source::Msk).then(|| {
                     let m = r.get("mskRecordMetadata");
                     let field = |k: &str| {
-                        m.and_then(|m| m.get(k))
-                            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                        m.and_then(|m| m.get(k)).map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        })
                     };
                     MskRecordMetadata {
                         offset: field("offset").unwrap_or_else(|| i.to_string()),

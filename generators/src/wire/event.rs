@@ -203,7 +203,10 @@ impl Serialize for RecordSer<'_> {
         let r = self.record;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("recordId", &r.record_id)?;
-        map.serialize_entry("approximateArrivalTimestamp", &r.approximate_arrival_timestamp)?;
+        map.serialize_entry(
+            "approximateArrivalTimestamp",
+            &r.approximate_arrival_timestamp,
+        )?;
         if let Some(k) = &r.kinesis {
             map.serialize_entry("kinesisRecordMetadata", k)?;
         }
@@ -256,7 +259,10 @@ impl TryFrom<RawEvent> for Event {
             .enumerate()
             .map(|(i, r)| {
                 let b64 = r.data.or(r.kafka_record_value).ok_or_else(|| {
-                    format!("record {i} ({}) has neither data nor kafkaRecordValue", r.record_id)
+                    format!(
+                        "record {i} ({}) has neither data nor kafkaRecordValue",
+                        r.record_id
+                    )
                 })?;
                 let data = STANDARD
                     .decode(b64.as_bytes())

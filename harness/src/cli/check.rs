@@ -1,0 +1,202 @@
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use clap::Args;
+use firehose_generators::wire::load_corpus_dir;
+use tokio_util::sync::CancellationToken;
+
+use super::{GeneratorArgs, TargetArgs};
+use crate::conformance::{CheckPlan, CorpusCase, ShrinkBudget, run_check};
+use crate::errors::CliError;
+use crate::terminal::TerminalReporter;
+use crate::{report, targets, values};
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+    /// Random cases to run after the boundary phase.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub cases: u64,
+    /// Seed of the random cases; a random one is chosen (and printed) when absent.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Checks: `+id` adds, `-id` removes (write --checks=-id), a plain list replaces the defaults.
+    #[arg(long = "checks", value_name = "LIST", allow_hyphen_values = true)]
+    pub checks: Vec<String>,
+    /// Stop the whole run after this long (a hanging target cannot stall CI).
+    #[arg(long, value_name = "DUR")]
+    pub deadline: Option<String>,
+    /// Stop after this many failing cases.
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u64>,
+    /// Report failures as found, without shrinking them.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Invocations spent shrinking one failure at most.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub shrink_invocations: u64,
+    /// Time spent shrinking one failure at most.
+    #[arg(long, default_value = "60s", value_name = "DUR")]
+    pub shrink_time: String,
+    /// Skip the boundary phase (one record, empty record, maximal record, near-6 MB batch, …).
+    #[arg(long)]
+    pub no_boundary: bool,
+    /// Replay real event files from DIR (e.g. shared/fixtures/real-events) before the random cases.
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Send corpus files verbatim, quirks and all, instead of normalising them.
+    #[arg(long)]
+    pub corpus_raw: bool,
+    /// Where minimal failing cases are saved and replayed from on every run.
+    #[arg(
+        long,
+        default_value = ".firehose-harness/regressions",
+        value_name = "DIR"
+    )]
+    pub regressions: PathBuf,
+    /// Neither replay nor save regressions.
+    #[arg(long)]
+    pub no_regressions: bool,
+    /// Write report.json, junit.xml, summary.md and cases/ here.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    fn plan(&self) -> Result<CheckPlan, CliError> {
+        let generator = self.generator.to_config()?;
+        let seed = self.seed.unwrap_or_else(random_seed);
+        let mut plan = CheckPlan::new(generator, seed, self.cases);
+        plan.checks = super::parse_checks(&self.checks)?;
+        let (_, _, timeout) = self.target.parse()?;
+        plan.timeout = timeout;
+        plan.deadline = self
+            .deadline
+            .as_deref()
+            .map(values::parse_duration)
+            .transpose()
+            .map_err(|e| CliError::usage(format!("--deadline: {e}")))?;
+        plan.max_failures = self.max_failures;
+        if self.max_failures == Some(0) {
+            return Err(CliError::usage("--max-failures must be at least 1"));
+        }
+        plan.shrink = ShrinkBudget {
+            enabled: !self.no_shrink,
+            max_invocations: self.shrink_invocations,
+            max_time: values::parse_duration(&self.shrink_time)
+                .map_err(|e| CliError::usage(format!("--shrink-time: {e}")))?,
+        };
+        plan.boundary = !self.no_boundary;
+        plan.regressions = (!self.no_regressions).then(|| self.regressions.clone());
+        plan.cases_dir = self.report_dir.as_ref().map(|d| d.join("cases"));
+        if let Some(dir) = &self.corpus {
+            let (cases, notes) = load_corpus(dir, self.corpus_raw)?;
+            plan.corpus = cases;
+            plan.notes.extend(notes);
+        }
+        Ok(plan)
+    }
+}
+
+/// Corpus files as cases: normalised (quirks fixed, and said so) or raw.
+fn load_corpus(
+    dir: &std::path::Path,
+    raw: bool,
+) -> Result<(Vec<CorpusCase>, Vec<String>), CliError> {
+    let files = load_corpus_dir(dir).map_err(|e| CliError::usage(format!("--corpus: {e}")))?;
+    let mut cases = Vec::new();
+    let mut normalised = 0;
+    for f in files.iter().filter(|f| !f.is_response) {
+        let label = f
+            .path
+            .strip_prefix(dir)
+            .unwrap_or(&f.path)
+            .display()
+            .to_string();
+        if raw {
+            cases.push(CorpusCase {
+                label,
+                bytes: f.raw.clone(),
+            });
+        } else if let Some(event) = f.normalised() {
+            if !f.quirks.is_empty() {
+                normalised += 1;
+            }
+            cases.push(CorpusCase {
+                label,
+                bytes: event.to_json(),
+            });
+        }
+    }
+    let mut notes = Vec::new();
+    if normalised > 0 {
+        notes.push(format!(
+            "{normalised} corpus files had quirks Firehose never sends (duplicate ids, broken base64, ISO timestamps, …) and were normalised; --corpus-raw sends them verbatim"
+        ));
+    }
+    Ok((cases, notes))
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish() % 1_000_000_000
+}
+
+pub fn run(args: CheckArgs) -> Result<i32, CliError> {
+    let plan = args.plan()?;
+    let (spec, options, _) = args.target.parse()?;
+    super::prepare_report_dir(&args.report_dir)?;
+    let target = targets::build(&spec, &options)?;
+    let started = SystemTime::now();
+    let rt = super::runtime()?;
+    let mut reporter = TerminalReporter::new();
+    reporter.header("check", &target.describe(), Some(plan.seed));
+    let outcome = rt.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_ctrl_c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_ctrl_c.cancel();
+            }
+        });
+        if let Err(e) = target.start().await {
+            return Err(e);
+        }
+        let outcome = run_check(&plan, target.as_ref(), &mut reporter, cancel).await;
+        target.shutdown().await;
+        Ok(outcome)
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing ran; still leave a report behind for CI.
+            let mut r = firehose_reports::Report::new("check", &target.describe());
+            r.exit_code = crate::exit_codes::TARGET_UNAVAILABLE;
+            r.verdict = firehose_reports::Verdict::Fail;
+            r.notes.push(format!("{e}; {}", e.hint()));
+            super::write_report(&r, &args.report_dir)?;
+            return Err(e.into());
+        }
+    };
+    let report = report::check_report(&outcome, &plan, started);
+    reporter.finish();
+    super::write_report(&report, &args.report_dir)?;
+    if let Some(e) = &outcome.unreachable {
+        return Err(CliError::Unavailable {
+            message: e.to_string(),
+            hint: e.hint().to_string(),
+        });
+    }
+    reporter.summary(&report, args.report_dir.as_deref());
+    Ok(report.exit_code)
+}

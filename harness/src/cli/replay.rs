@@ -1,0 +1,105 @@
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::Value;
+
+use super::TargetArgs;
+use crate::conformance::load_case;
+use crate::contract::{self, CheckSet};
+use crate::errors::CliError;
+use crate::{exit_codes, targets};
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Case folders (from REPORT_DIR/cases/ or the regressions folder).
+    #[arg(required = true, value_name = "CASE_DIR")]
+    pub cases: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many times each case is sent: all fail = FAILED, none = FIXED, some = FLAKY.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: u32,
+    /// Checks: `+id` adds, `-id` removes, a plain list replaces the defaults.
+    #[arg(long = "checks", value_name = "LIST", allow_hyphen_values = true)]
+    pub checks: Vec<String>,
+}
+
+/// What a case's failure was, from its case.json: (check id, fingerprint).
+fn original_failure(meta: &Option<Value>) -> Option<(String, String)> {
+    let m = meta.as_ref()?;
+    Some((
+        m.get("check")?.as_str()?.to_string(),
+        m.get("fingerprint")?.as_str()?.to_string(),
+    ))
+}
+
+pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
+    let checks: CheckSet = super::parse_checks(&args.checks)?;
+    let (spec, options, timeout) = args.target.parse()?;
+    if args.runs == 0 {
+        return Err(CliError::usage("--runs must be at least 1"));
+    }
+    let cases = args
+        .cases
+        .iter()
+        .map(|d| load_case(d).map_err(CliError::usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let target = targets::build(&spec, &options)?;
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        target.start().await?;
+        let mut worst = exit_codes::OK;
+        for case in &cases {
+            let original = original_failure(&case.meta);
+            let mut failed_runs = 0;
+            let mut last_problem = None;
+            for _ in 0..args.runs {
+                let inv = target
+                    .invoke(bytes::Bytes::from(case.event.clone()), timeout)
+                    .await?;
+                let verdict = contract::check(&case.view, &inv, &checks);
+                let hit = match &original {
+                    Some((check, fp)) => verdict
+                        .key_counts
+                        .keys()
+                        .any(|(c, f)| c.id() == check && f == fp),
+                    None => verdict.failed(),
+                };
+                if hit {
+                    failed_runs += 1;
+                } else if verdict.failed() {
+                    last_problem = verdict
+                        .violations
+                        .iter()
+                        .find(|v| v.severity == contract::Severity::Error)
+                        .map(|v| format!("{}: {}", v.check.id(), v.message));
+                }
+            }
+            let what = original
+                .as_ref()
+                .map(|(c, _)| c.as_str())
+                .unwrap_or("any check");
+            let status = if failed_runs == args.runs {
+                "FAILED"
+            } else if failed_runs == 0 {
+                "FIXED"
+            } else {
+                "FLAKY"
+            };
+            println!(
+                "{status} {} ({what}: failed {failed_runs} of {} runs)",
+                case.dir.display(),
+                args.runs
+            );
+            if let Some(p) = last_problem {
+                println!("  but now: {p}");
+                worst = exit_codes::VIOLATIONS;
+            }
+            if status != "FIXED" {
+                worst = exit_codes::VIOLATIONS;
+            }
+        }
+        target.shutdown().await;
+        Ok::<i32, CliError>(worst)
+    })
+}

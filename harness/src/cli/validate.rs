@@ -1,0 +1,116 @@
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use clap::Args;
+use firehose_generators::wire::EventView;
+
+use crate::contract::{self, CheckId};
+use crate::errors::CliError;
+use crate::events::Phase;
+use crate::invocation::Invocation;
+use crate::terminal::TerminalReporter;
+use crate::{exit_codes, report};
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The event the response answers (JSON, quirks allowed).
+    #[arg(long, value_name = "FILE")]
+    pub event: PathBuf,
+    /// The transformer's response body.
+    #[arg(long, value_name = "FILE")]
+    pub response: PathBuf,
+    /// Checks: `+id` adds, `-id` removes, a plain list replaces the defaults.
+    #[arg(long = "checks", value_name = "LIST", allow_hyphen_values = true)]
+    pub checks: Vec<String>,
+    /// Write report.json, junit.xml and summary.md here.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+pub fn run(args: ValidateArgs) -> Result<i32, CliError> {
+    let started = SystemTime::now();
+    let checks = super::parse_checks(&args.checks)?;
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| CliError::usage(format!("cannot read {}: {e}", p.display())))
+    };
+    let event = read(&args.event)?;
+    let body = read(&args.response)?;
+    let view = EventView::parse(&event)
+        .map_err(|e| CliError::usage(format!("{}: {e}", args.event.display())))?;
+    let inv = Invocation::answered(None, Bytes::from(body), Duration::ZERO);
+    let verdict = contract::check(&view, &inv, &checks);
+
+    let mut groups = Vec::new();
+    for ((check, fingerprint), count) in &verdict.key_counts {
+        let first = verdict
+            .violations
+            .iter()
+            .find(|v| v.check == *check && &v.fingerprint == fingerprint)
+            .expect("every key has an example")
+            .clone();
+        groups.push(crate::conformance::FailureGroup {
+            check: *check,
+            fingerprint: fingerprint.clone(),
+            severity: first.severity,
+            first,
+            count: *count,
+            cases: 1,
+            phase: Phase::Corpus,
+            case: None,
+            flaky: false,
+            shrink: None,
+            minimal_batch: None,
+            depends_on: Default::default(),
+        });
+    }
+    let mut r = firehose_reports::Report::new("validate", &args.response.display().to_string());
+    r.started_at = report::timestamp(started);
+    r.checks = report::check_results(&checks, &verdict.counts, &groups);
+    r.failures = groups
+        .iter()
+        .map(|g| {
+            let mut f = report::failure(g);
+            f.phase = "validate".into();
+            f
+        })
+        .collect();
+    r.records = firehose_reports::RecordCounts {
+        sent: view.record_ids.len() as u64,
+        ok: verdict.results.ok,
+        dropped: verdict.results.dropped,
+        processing_failed: verdict.results.processing_failed,
+    };
+    r.exit_code = if verdict.failed() {
+        exit_codes::VIOLATIONS
+    } else {
+        exit_codes::OK
+    };
+    r.verdict = if verdict.failed() {
+        firehose_reports::Verdict::Fail
+    } else {
+        firehose_reports::Verdict::Pass
+    };
+    let reporter = TerminalReporter::new();
+    println!(
+        "validate {} against {}",
+        args.response.display(),
+        args.event.display()
+    );
+    for v in &verdict.violations {
+        let sev = if v.severity == contract::Severity::Error {
+            "FAIL"
+        } else {
+            "warn"
+        };
+        println!("  {sev} {:<24} {}", v.check.id(), v.message);
+    }
+    let hidden: u64 = verdict.counts.values().sum::<u64>() - verdict.violations.len() as u64;
+    if hidden > 0 {
+        println!("  … and {hidden} more violations of the same kinds");
+    }
+    let _ = CheckId::ALL;
+    super::write_report(&r, &args.report_dir)?;
+    reporter.summary(&r, args.report_dir.as_deref());
+    Ok(r.exit_code)
+}

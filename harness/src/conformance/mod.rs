@@ -1,0 +1,98 @@
+//! `check`: generate → invoke → judge → shrink → persist, phase by phase.
+//!
+//! [`run_check`] takes a validated [`CheckPlan`] and a started [`Target`], emits [`RunEvent`]s while it
+//! works, and returns a [`CheckOutcome`] that [`crate::report`] turns into the report. Phases run in
+//! order: regressions saved by earlier runs, the boundary corners, the corpus, then `--cases` random
+//! batches from the seed. A failure not seen before in the run is shrunk (within a budget), re-run to
+//! tell flaky from real, saved as a case folder and as a regression; later occurrences only count.
+
+mod groups;
+mod persist;
+mod runner;
+mod shrink;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use firehose_generators::GenConfig;
+
+pub use groups::{FailureGroup, ShrinkSummary};
+pub use persist::{CaseFile, load_case, load_regressions};
+pub use runner::{CheckOutcome, PhaseTally, run_check};
+
+use crate::contract::CheckSet;
+
+/// How much effort shrinking one failure may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShrinkBudget {
+    pub enabled: bool,
+    /// Invocations spent on one failure at most.
+    pub max_invocations: u64,
+    /// Wall time spent on one failure at most.
+    pub max_time: Duration,
+}
+
+impl Default for ShrinkBudget {
+    fn default() -> Self {
+        ShrinkBudget {
+            enabled: true,
+            max_invocations: 500,
+            max_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An event from a corpus, ready to send.
+#[derive(Debug, Clone)]
+pub struct CorpusCase {
+    /// The file it came from, for reports.
+    pub label: String,
+    /// The bytes to send: the file verbatim (`--corpus-raw`) or its normalised event.
+    pub bytes: Vec<u8>,
+}
+
+/// Everything `check` needs to know, already validated.
+#[derive(Debug, Clone)]
+pub struct CheckPlan {
+    pub generator: GenConfig,
+    pub seed: u64,
+    /// Random cases, after the boundary phase.
+    pub cases: u64,
+    pub checks: CheckSet,
+    /// Per invocation.
+    pub timeout: Duration,
+    /// For the whole run.
+    pub deadline: Option<Duration>,
+    /// Stop after this many failing cases.
+    pub max_failures: Option<u64>,
+    pub shrink: ShrinkBudget,
+    pub boundary: bool,
+    /// Where minimal failing cases are saved and replayed from.
+    pub regressions: Option<PathBuf>,
+    /// Where case folders are written (`REPORT_DIR/cases`).
+    pub cases_dir: Option<PathBuf>,
+    pub corpus: Vec<CorpusCase>,
+    /// Facts about the inputs the report should state (e.g. that corpus quirks were normalised).
+    pub notes: Vec<String>,
+}
+
+impl CheckPlan {
+    /// A plan with the defaults of `check` and the given generator settings.
+    pub fn new(generator: GenConfig, seed: u64, cases: u64) -> Self {
+        CheckPlan {
+            generator,
+            seed,
+            cases,
+            checks: CheckSet::default(),
+            timeout: Duration::from_secs(firehose_generators::wire::MAX_INVOCATION_SECS),
+            deadline: None,
+            max_failures: None,
+            shrink: ShrinkBudget::default(),
+            boundary: true,
+            regressions: None,
+            cases_dir: None,
+            corpus: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}

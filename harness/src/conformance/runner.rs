@@ -1,0 +1,496 @@
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use firehose_generators::strategies::{boundary_cases, sample};
+use firehose_generators::wire::EventView;
+use firehose_generators::{BatchSpec, GenConfig};
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+
+use super::CheckPlan;
+use super::groups::FailureGroup;
+use super::persist::{self, SavedCase};
+use super::shrink::{self, Minimal};
+use crate::contract::{self, CheckId, RecordResults, Severity, Verdict};
+use crate::events::{EventSink, Phase, RunEvent};
+use crate::invocation::Invocation;
+use crate::targets::{Target, TargetError};
+
+/// Cases planned, run and failed in one phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTally {
+    pub planned: u64,
+    pub run: u64,
+    pub failed: u64,
+}
+
+/// What a `check` run found.
+#[derive(Debug)]
+pub struct CheckOutcome {
+    pub target: String,
+    pub seed: u64,
+    pub phases: BTreeMap<Phase, PhaseTally>,
+    pub groups: Vec<FailureGroup>,
+    /// Violations per check over the run.
+    pub check_counts: BTreeMap<CheckId, u64>,
+    pub results: RecordResults,
+    pub records_sent: u64,
+    /// Invocation time in microseconds, main-phase cases only (not shrink attempts).
+    pub latency: Histogram<u64>,
+    /// `deadline`, `max-failures` or `interrupted`.
+    pub stopped: Option<&'static str>,
+    /// Set when the target could not be reached before anything was judged.
+    pub unreachable: Option<TargetError>,
+    /// (records, bytes) of the largest batch that passed.
+    pub largest_passing: Option<(usize, usize)>,
+    pub notes: Vec<String>,
+    pub duration: Duration,
+}
+
+impl CheckOutcome {
+    pub fn failed(&self) -> bool {
+        self.groups.iter().any(|g| g.severity == Severity::Error)
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.stopped == Some("interrupted")
+    }
+}
+
+/// Why the run loop stops early.
+pub(super) enum Stop {
+    Deadline,
+    Interrupted,
+    MaxFailures,
+    Unreachable(TargetError),
+}
+
+/// One input ready to send.
+pub(super) struct Input {
+    pub bytes: Bytes,
+    pub view: EventView,
+    /// Present for generated batches: what shrinking edits.
+    pub spec: Option<BatchSpec>,
+    /// Where it came from: a case index, a boundary name, a corpus file.
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Origin {
+    Random { index: u64 },
+    Boundary { name: String },
+    Corpus { file: String },
+    Regression { dir: String },
+}
+
+impl Input {
+    pub fn from_spec(spec: BatchSpec, origin: Origin) -> Input {
+        let event = spec.materialize();
+        let view = EventView::from(&event);
+        Input {
+            bytes: Bytes::from(event.to_json()),
+            view,
+            spec: Some(spec),
+            origin,
+        }
+    }
+}
+
+pub(super) struct Runner<'a> {
+    pub plan: &'a CheckPlan,
+    pub target: &'a dyn Target,
+    pub sink: &'a mut dyn EventSink,
+    pub cancel: CancellationToken,
+    pub deadline: Option<Instant>,
+    pub out: CheckOutcome,
+    judged_any: bool,
+    failing_cases: u64,
+    saved: u64,
+}
+
+/// Run `plan` against `target` (already started). Cancel `cancel` to stop early; the outcome so far is
+/// returned either way.
+pub async fn run_check(
+    plan: &CheckPlan,
+    target: &dyn Target,
+    sink: &mut dyn EventSink,
+    cancel: CancellationToken,
+) -> CheckOutcome {
+    let started = Instant::now();
+    let mut runner = Runner {
+        plan,
+        target,
+        sink,
+        cancel,
+        deadline: plan.deadline.map(|d| started + d),
+        out: CheckOutcome {
+            target: target.describe(),
+            seed: plan.seed,
+            phases: BTreeMap::new(),
+            groups: Vec::new(),
+            check_counts: BTreeMap::new(),
+            results: RecordResults::default(),
+            records_sent: 0,
+            latency: firehose_reports::histogram::new_latency_histogram(),
+            stopped: None,
+            unreachable: None,
+            largest_passing: None,
+            notes: Vec::new(),
+            duration: Duration::ZERO,
+        },
+        judged_any: false,
+        failing_cases: 0,
+        saved: 0,
+    };
+    if let Err(stop) = runner.run_phases().await {
+        match stop {
+            Stop::Deadline => {
+                runner.out.stopped = Some("deadline");
+                let d = plan.deadline.unwrap_or_default();
+                runner.note(format!(
+                    "the --deadline of {} was reached; the remaining cases were not run",
+                    crate::values::format_duration(d)
+                ));
+            }
+            Stop::Interrupted => {
+                runner.out.stopped = Some("interrupted");
+                runner.note("interrupted; the report covers the cases run so far".into());
+            }
+            Stop::MaxFailures => {
+                runner.out.stopped = Some("max-failures");
+                runner.note(format!(
+                    "stopped after {} failing cases (--max-failures)",
+                    runner.failing_cases
+                ));
+            }
+            Stop::Unreachable(e) => runner.out.unreachable = Some(e),
+        }
+    }
+    runner.out.duration = started.elapsed();
+    runner.out
+}
+
+impl Runner<'_> {
+    fn note(&mut self, note: String) {
+        self.sink.emit(RunEvent::Note(note.clone()));
+        self.out.notes.push(note);
+    }
+
+    async fn run_phases(&mut self) -> Result<(), Stop> {
+        let plan = self.plan;
+        for note in &plan.notes {
+            self.note(note.clone());
+        }
+        let regressions = match &plan.regressions {
+            Some(dir) => persist::load_regressions(dir),
+            None => Ok(Vec::new()),
+        };
+        let regressions = regressions.unwrap_or_else(|e| {
+            self.note(format!("regressions not replayed: {e}"));
+            Vec::new()
+        });
+        let boundary = if plan.boundary {
+            boundary_cases(&plan.generator)
+        } else {
+            Vec::new()
+        };
+        let planned = regressions.len() as u64
+            + boundary.len() as u64
+            + plan.corpus.len() as u64
+            + plan.cases;
+        self.sink.emit(RunEvent::Started {
+            target: self.out.target.clone(),
+            seed: plan.seed,
+            planned,
+        });
+        self.begin(Phase::Regression, regressions.len() as u64);
+        for case in regressions {
+            let input = Input {
+                view: case.view,
+                bytes: Bytes::from(case.event),
+                spec: None,
+                origin: Origin::Regression { dir: case.name },
+            };
+            self.run_case(Phase::Regression, input).await?;
+        }
+        self.begin(Phase::Boundary, boundary.len() as u64);
+        for case in boundary {
+            let input = Input::from_spec(case.spec, Origin::Boundary { name: case.name });
+            self.run_case(Phase::Boundary, input).await?;
+        }
+        self.begin(Phase::Corpus, plan.corpus.len() as u64);
+        for case in &plan.corpus {
+            let view = match EventView::parse(&case.bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.note(format!("corpus file {} skipped: {e}", case.label));
+                    continue;
+                }
+            };
+            let input = Input {
+                bytes: Bytes::from(case.bytes.clone()),
+                view,
+                spec: None,
+                origin: Origin::Corpus {
+                    file: case.label.clone(),
+                },
+            };
+            self.run_case(Phase::Corpus, input).await?;
+        }
+        self.begin(Phase::Random, plan.cases);
+        for index in 0..plan.cases {
+            let spec = sample(&plan.generator, GenConfig::case_seed(plan.seed, index));
+            self.run_case(
+                Phase::Random,
+                Input::from_spec(spec, Origin::Random { index }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self, phase: Phase, cases: u64) {
+        if cases == 0 {
+            return;
+        }
+        self.out.phases.entry(phase).or_default().planned = cases;
+        self.sink.emit(RunEvent::PhaseStarted { phase, cases });
+    }
+
+    /// Invoke once (twice with `deterministic`) and judge. Deadline and Ctrl-C interrupt the wait.
+    pub(super) async fn attempt(&mut self, input: &Input) -> Result<(Invocation, Verdict), Stop> {
+        let inv = self.invoke(input.bytes.clone()).await?;
+        let mut verdict = contract::check(&input.view, &inv, &self.plan.checks);
+        if self.plan.checks.contains(CheckId::Deterministic) && !verdict.failed() {
+            let again = self.invoke(input.bytes.clone()).await?;
+            if let Some(v) = contract::compare_answers(&inv, &again) {
+                verdict.push(&self.plan.checks, v);
+            }
+        }
+        Ok((inv, verdict))
+    }
+
+    async fn invoke(&mut self, bytes: Bytes) -> Result<Invocation, Stop> {
+        if self.cancel.is_cancelled() {
+            return Err(Stop::Interrupted);
+        }
+        let deadline = self.deadline;
+        let sleep = async move {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = self.target.invoke(bytes, self.plan.timeout) => r,
+            _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+            _ = sleep => return Err(Stop::Deadline),
+        };
+        match result {
+            Ok(inv) => {
+                self.judged_any = true;
+                Ok(inv)
+            }
+            Err(e) if !self.judged_any => Err(Stop::Unreachable(e)),
+            // Reachable before, gone now: the transformer died under test. That is a finding.
+            Err(e) => Ok(Invocation::broken(e.to_string(), Duration::ZERO)),
+        }
+    }
+
+    async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
+        let (inv, verdict) = self.attempt(&input).await?;
+        let _ = self
+            .out
+            .latency
+            .record(inv.elapsed.as_micros().max(1) as u64);
+        self.out.results.add(&verdict.results);
+        self.out.records_sent += input.view.record_ids.len() as u64;
+        for (check, n) in &verdict.counts {
+            *self.out.check_counts.entry(*check).or_default() += n;
+        }
+        let failed = verdict.failed();
+        let tally = self.out.phases.entry(phase).or_default();
+        tally.run += 1;
+        if failed {
+            tally.failed += 1;
+        } else {
+            let size = (input.view.record_ids.len(), input.bytes.len());
+            if self.out.largest_passing.is_none_or(|(_, b)| size.1 > b) {
+                self.out.largest_passing = Some(size);
+            }
+        }
+        self.sink.emit(RunEvent::CaseFinished {
+            phase,
+            passed: !failed,
+            elapsed: inv.elapsed,
+            records: input.view.record_ids.len(),
+            bytes: input.bytes.len(),
+        });
+        if verdict.violations.is_empty() {
+            return Ok(());
+        }
+        self.record_failures(phase, &input, &inv, &verdict).await?;
+        if failed {
+            self.failing_cases += 1;
+            if self
+                .plan
+                .max_failures
+                .is_some_and(|max| self.failing_cases >= max)
+            {
+                return Err(Stop::MaxFailures);
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_failures(
+        &mut self,
+        phase: Phase,
+        input: &Input,
+        inv: &Invocation,
+        verdict: &Verdict,
+    ) -> Result<(), Stop> {
+        for ((check, fingerprint), count) in &verdict.key_counts {
+            if let Some(g) = self
+                .out
+                .groups
+                .iter_mut()
+                .find(|g| g.check == *check && &g.fingerprint == fingerprint)
+            {
+                g.count += count;
+                g.cases += 1;
+                continue;
+            }
+            let first = verdict
+                .violations
+                .iter()
+                .find(|v| v.check == *check && &v.fingerprint == fingerprint)
+                .expect("every key has an example")
+                .clone();
+            self.sink.emit(RunEvent::NewFailure {
+                phase,
+                check: check.id(),
+                message: first.message.clone(),
+            });
+            let mut group = FailureGroup {
+                check: *check,
+                fingerprint: fingerprint.clone(),
+                severity: first.severity,
+                first,
+                count: *count,
+                cases: 1,
+                phase,
+                case: None,
+                flaky: false,
+                shrink: None,
+                minimal_batch: input.spec.as_ref().map(describe_batch),
+                depends_on: Default::default(),
+            };
+            if group.severity == Severity::Error {
+                let minimal = self
+                    .minimise(input, inv, verdict, (*check, fingerprint))
+                    .await?;
+                if let Some(v) = minimal
+                    .verdict
+                    .violations
+                    .iter()
+                    .find(|v| v.check == *check && &v.fingerprint == fingerprint)
+                {
+                    group.first = v.clone();
+                }
+                group.flaky = minimal.flaky;
+                group.shrink = minimal.summary.clone();
+                group.depends_on = minimal.depends_on.clone();
+                if let Some(spec) = &minimal.spec {
+                    group.minimal_batch = Some(describe_batch(spec));
+                }
+                group.case = self.save(&group, phase, &minimal);
+            }
+            self.out.groups.push(group);
+        }
+        Ok(())
+    }
+
+    /// Shrink (when allowed and possible) and re-run the minimal case once.
+    async fn minimise(
+        &mut self,
+        input: &Input,
+        inv: &Invocation,
+        verdict: &Verdict,
+        key: (CheckId, &String),
+    ) -> Result<Minimal, Stop> {
+        let mut minimal = match (&input.spec, self.plan.shrink.enabled) {
+            (Some(spec), true) => {
+                shrink::shrink(self, spec.clone(), input, inv, verdict, key).await?
+            }
+            _ => Minimal::unshrunk(input, inv, verdict),
+        };
+        // Re-run: a failure that does not come back is flaky, not fixed.
+        let again = Input {
+            bytes: minimal.bytes.clone(),
+            view: minimal.view.clone(),
+            spec: None,
+            origin: input.origin.clone(),
+        };
+        // A deadline or Ctrl-C here must not lose the case: save it, the main loop stops next.
+        if let Ok((_, rerun)) = self.attempt(&again).await {
+            minimal.flaky = !rerun.key_counts.contains_key(&(key.0, key.1.clone()));
+        }
+        Ok(minimal)
+    }
+
+    fn save(&mut self, group: &FailureGroup, phase: Phase, minimal: &Minimal) -> Option<String> {
+        self.saved += 1;
+        let name = format!("{:04}-{}", self.saved, group.check.id());
+        let case = SavedCase {
+            name: &name,
+            target: self.target,
+            seed: self.plan.seed,
+            origin: &minimal.origin,
+            phase,
+            group,
+            minimal,
+        };
+        let mut wrote = None;
+        if let Some(dir) = &self.plan.cases_dir {
+            match persist::write_case(&dir.join(&name), &case) {
+                Ok(()) => {
+                    self.sink.emit(RunEvent::CaseSaved {
+                        dir: dir.join(&name),
+                    });
+                    wrote = Some(name.clone());
+                }
+                Err(e) => self.note(format!("case {name} could not be saved: {e}")),
+            }
+        }
+        if let Some(dir) = &self.plan.regressions
+            && phase != Phase::Regression
+            && let Err(e) = persist::save_regression(dir, &case)
+        {
+            self.note(format!(
+                "regression could not be saved under {}: {e}",
+                dir.display()
+            ));
+        }
+        wrote
+    }
+}
+
+/// "3 records, 1,204 bytes: json, 400 bytes; text with multi-byte UTF-8, 800 bytes; …"
+pub(super) fn describe_batch(spec: &BatchSpec) -> String {
+    let n = spec.records.len();
+    let head = format!(
+        "{} record{} from {}",
+        n,
+        if n == 1 { "" } else { "s" },
+        spec.source
+    );
+    let shown: Vec<String> = spec.records.iter().take(3).map(|r| r.describe()).collect();
+    let more = if n > 3 {
+        format!("; … {} more", n - 3)
+    } else {
+        String::new()
+    };
+    format!("{head}: {}{more}", shown.join("; "))
+}

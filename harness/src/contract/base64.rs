@@ -1,0 +1,115 @@
+//! Strict validation of standard base64 without decoding it: a table lookup per byte.
+
+/// How a `data` string measured up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base64Check {
+    Valid,
+    /// Standard alphabet but without `=` padding: Java's decoder accepts it, strict ones do not.
+    Unpadded,
+    Invalid {
+        offset: usize,
+        reason: &'static str,
+    },
+}
+
+const fn alphabet() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = b'A';
+    while c <= b'Z' {
+        t[c as usize] = true;
+        t[(c - b'A' + b'a') as usize] = true;
+        c += 1;
+    }
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = true;
+        d += 1;
+    }
+    t[b'+' as usize] = true;
+    t[b'/' as usize] = true;
+    t
+}
+
+static ALPHABET: [bool; 256] = alphabet();
+
+pub fn check_base64(s: &[u8]) -> Base64Check {
+    let pad = s.iter().rev().take(3).take_while(|b| **b == b'=').count();
+    let body = &s[..s.len() - pad];
+    if let Some(offset) = body.iter().position(|b| !ALPHABET[usize::from(*b)]) {
+        let reason = match body[offset] {
+            b'=' => "padding in the middle",
+            b'-' | b'_' => "URL-safe alphabet (- or _), not standard base64",
+            b'\n' | b'\r' | b' ' | b'\t' => "whitespace",
+            _ => "a character outside the base64 alphabet",
+        };
+        return Base64Check::Invalid { offset, reason };
+    }
+    match (pad, body.len() % 4) {
+        (0, 0) => Base64Check::Valid,
+        (0, 2 | 3) => Base64Check::Unpadded,
+        (1, 3) | (2, 2) => Base64Check::Valid,
+        (0, _) => Base64Check::Invalid {
+            offset: s.len(),
+            reason: "a length that no bytes encode to",
+        },
+        _ => Base64Check::Invalid {
+            offset: body.len(),
+            reason: "wrong amount of padding",
+        },
+    }
+}
+
+/// The last byte `s` decodes to, for the newline check; `None` when it decodes to nothing.
+pub fn last_decoded_byte(s: &[u8]) -> Option<u8> {
+    use base64::Engine as _;
+    let trimmed = s.strip_suffix(b"==").or(s.strip_suffix(b"=")).unwrap_or(s);
+    let tail_len = match trimmed.len() % 4 {
+        0 => 4.min(trimmed.len()),
+        r => r,
+    };
+    let tail = &trimmed[trimmed.len() - tail_len..];
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(tail)
+        .ok()?
+        .last()
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        assert_eq!(check_base64(b""), Base64Check::Valid);
+        assert_eq!(check_base64(b"aGVsbG8="), Base64Check::Valid);
+        assert_eq!(check_base64(b"aGVsbA=="), Base64Check::Valid);
+        assert_eq!(check_base64(b"aGVsbG8"), Base64Check::Unpadded);
+        assert!(matches!(
+            check_base64(b"hello world"),
+            Base64Check::Invalid { .. }
+        ));
+        assert!(matches!(
+            check_base64(b"aGVs-G8="),
+            Base64Check::Invalid { offset: 4, .. }
+        ));
+        assert!(matches!(
+            check_base64(b"aGVsbG8=="),
+            Base64Check::Invalid { .. }
+        ));
+        assert!(matches!(check_base64(b"a"), Base64Check::Invalid { .. }));
+        assert!(matches!(
+            check_base64(b"aG=sbG8="),
+            Base64Check::Invalid { .. }
+        ));
+    }
+
+    #[test]
+    fn last_byte() {
+        assert_eq!(last_decoded_byte(b"aGkK"), Some(b'\n'));
+        assert_eq!(last_decoded_byte(b"aGVsbG8K"), Some(b'\n'));
+        assert_eq!(last_decoded_byte(b"aGVsbG8="), Some(b'o'));
+        assert_eq!(last_decoded_byte(b"aA=="), Some(b'h'));
+        assert_eq!(last_decoded_byte(b""), None);
+    }
+}

@@ -1,0 +1,418 @@
+//! A lenient, zero-copy reading of a transformer's response.
+//!
+//! Typed deserialisation would reject what Firehose accepts (a `Dropped` record without `data`, extra
+//! keys) and accept what it rejects (`"OK"` mapped to an enum by a case-insensitive rename). So the
+//! response is read as loosely as JSON allows: every field keeps whatever JSON type it had, strings are
+//! borrowed from the body where they contain no escapes, and unknown keys are skipped without
+//! allocation. That keeps checking a 6 MB response at memory speed.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{self, Deserialize, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// The JSON type of a value, for messages ("records is a string, not an array").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    Null,
+    Bool,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonKind {
+    pub fn article(self) -> &'static str {
+        match self {
+            JsonKind::Null => "null",
+            JsonKind::Bool => "a boolean",
+            JsonKind::Number => "a number",
+            JsonKind::String => "a string",
+            JsonKind::Array => "an array",
+            JsonKind::Object => "an object",
+        }
+    }
+}
+
+/// One field of a record: absent, or whatever JSON value it held.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Field<'a> {
+    #[default]
+    Absent,
+    Str(Cow<'a, str>),
+    Other(JsonKind),
+}
+
+impl<'a> Field<'a> {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_present(&self) -> bool {
+        !matches!(self, Field::Absent | Field::Other(JsonKind::Null))
+    }
+}
+
+/// One element of the `records` array.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordView<'a> {
+    pub record_id: Field<'a>,
+    pub result: Field<'a>,
+    pub data: Field<'a>,
+    pub kafka_record_value: Field<'a>,
+    /// Small and rare: kept as a full value.
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'a> {
+    Record(RecordView<'a>),
+    NotObject(JsonKind),
+}
+
+/// The top level of a response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseView<'a> {
+    NotObject(JsonKind),
+    Object {
+        /// `None` when there is no `records` key.
+        records: Option<Result<Vec<Item<'a>>, JsonKind>>,
+        /// `errorMessage` / `errorType` at the top level: an error-shaped body.
+        error_message: Option<Field<'a>>,
+        error_type: Option<Field<'a>>,
+    },
+}
+
+impl<'a> ResponseView<'a> {
+    /// Parse `body`; an error means the body is not JSON (or not UTF-8).
+    pub fn parse(body: &'a [u8]) -> Result<ResponseView<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let view = TopSeed.deserialize(&mut de)?;
+        de.end()?;
+        Ok(view)
+    }
+}
+
+/// Strings borrowed from the input when possible.
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Field::Other(JsonKind::Null))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Field::Other(JsonKind::Null))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Field::Other(JsonKind::Bool))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Field::Other(JsonKind::Number))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Field::Other(JsonKind::Number))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Field::Other(JsonKind::Number))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Other(JsonKind::Array))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other(JsonKind::Object))
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FieldVisitor)
+    }
+}
+
+/// The keys we look at, matched without allocating.
+enum Key {
+    RecordId,
+    Result,
+    Data,
+    KafkaRecordValue,
+    Metadata,
+    Records,
+    ErrorMessage,
+    ErrorType,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "recordId" => Key::RecordId,
+                    "result" => Key::Result,
+                    "data" => Key::Data,
+                    "kafkaRecordValue" => Key::KafkaRecordValue,
+                    "metadata" => Key::Metadata,
+                    "records" => Key::Records,
+                    "errorMessage" => Key::ErrorMessage,
+                    "errorType" => Key::ErrorType,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Classify any value by its JSON type, skipping its content.
+struct KindVisitor;
+
+impl<'de> Visitor<'de> for KindVisitor {
+    type Value = JsonKind;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonKind, E> {
+        Ok(JsonKind::String)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<JsonKind, E> {
+        Ok(JsonKind::Null)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonKind, E> {
+        Ok(JsonKind::Bool)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Number)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Number)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonKind, E> {
+        Ok(JsonKind::Number)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(JsonKind::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(JsonKind::Object)
+    }
+}
+
+struct ItemSeed;
+
+impl<'de> DeserializeSeed<'de> for ItemSeed {
+    type Value = Item<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Item<'de>, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = Item<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a record object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item<'de>, A::Error> {
+                let mut r = RecordView::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::RecordId => r.record_id = map.next_value()?,
+                        Key::Result => r.result = map.next_value()?,
+                        Key::Data => r.data = map.next_value()?,
+                        Key::KafkaRecordValue => r.kafka_record_value = map.next_value()?,
+                        Key::Metadata => r.metadata = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Item::Record(r))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject(JsonKind::String))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject(JsonKind::Null))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject(JsonKind::Bool))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject(JsonKind::Number))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject(JsonKind::Number))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item<'de>, E> {
+                Ok(Item::NotObject(JsonKind::Number))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Item<'de>, A::Error> {
+                KindVisitor.visit_seq(seq).map(Item::NotObject)
+            }
+        }
+        d.deserialize_any(ItemVisitor)
+    }
+}
+
+struct RecordsSeed;
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = Result<Vec<Item<'de>>, JsonKind>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct RecordsVisitor;
+        impl<'de> Visitor<'de> for RecordsVisitor {
+            type Value = Result<Vec<Item<'de>>, JsonKind>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a records array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(64));
+                while let Some(item) = seq.next_element_seed(ItemSeed)? {
+                    items.push(item);
+                }
+                Ok(Ok(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                KindVisitor.visit_map(map).map(Err)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Err(JsonKind::String))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Err(JsonKind::Null))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Err(JsonKind::Bool))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Err(JsonKind::Number))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Err(JsonKind::Number))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Err(JsonKind::Number))
+            }
+        }
+        d.deserialize_any(RecordsVisitor)
+    }
+}
+
+struct TopSeed;
+
+impl<'de> DeserializeSeed<'de> for TopSeed {
+    type Value = ResponseView<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ResponseView<'de>, D::Error> {
+        struct TopVisitor;
+        impl<'de> Visitor<'de> for TopVisitor {
+            type Value = ResponseView<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a response object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut records = None;
+                let mut error_message = None;
+                let mut error_type = None;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Records => records = Some(map.next_value_seed(RecordsSeed)?),
+                        Key::ErrorMessage => error_message = Some(map.next_value()?),
+                        Key::ErrorType => error_type = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(ResponseView::Object {
+                    records,
+                    error_message,
+                    error_type,
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                KindVisitor.visit_seq(seq).map(ResponseView::NotObject)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ResponseView::NotObject(JsonKind::String))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ResponseView::NotObject(JsonKind::Null))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ResponseView::NotObject(JsonKind::Bool))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ResponseView::NotObject(JsonKind::Number))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ResponseView::NotObject(JsonKind::Number))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ResponseView::NotObject(JsonKind::Number))
+            }
+        }
+        d.deserialize_any(TopVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrows_plain_strings_and_owns_escaped_ones() {
+        let body = br#"{"records":[{"recordId":"a","result":"Ok","data":"ab\/c","x":[1,{"y":2}]}],"extra":1}"#;
+        let ResponseView::Object { records, .. } = ResponseView::parse(body).unwrap() else {
+            panic!()
+        };
+        let items = records.unwrap().unwrap();
+        let Item::Record(r) = &items[0] else { panic!() };
+        assert!(matches!(r.record_id, Field::Str(Cow::Borrowed("a"))));
+        assert_eq!(r.data.as_str(), Some("ab/c"));
+        assert!(matches!(r.data, Field::Str(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn odd_shapes_are_kept_not_rejected() {
+        for (body, ok) in [
+            (&br#"[1,2]"#[..], true),
+            (br#"{"records":"x"}"#, true),
+            (br#"{"records":[1,null,{"recordId":7}]}"#, true),
+            (br#"{"records":[]} trailing"#, false),
+            (b"\xff\xfe", false),
+            (br#"{"records":[{"data":"\xff"}]}"#, false),
+        ] {
+            assert_eq!(
+                ResponseView::parse(body).is_ok(),
+                ok,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Turning engine results into the format-neutral report (`firehose-reports`).
+
+use std::time::SystemTime;
+
+use firehose_generators::strategies::BufferHint;
+use firehose_generators::wire::MAX_RECORD_BYTES;
+use firehose_generators::{Dimension, GenConfig};
+use firehose_reports::{
+    BatchSize, CheckResult, CheckStatus, Dependency, Failure, LatencySummary, MAX_FAILURES_LISTED,
+    PhaseCounts, RecordCounts, Report, Severity as RSeverity, ShrinkInfo, Verdict as RVerdict,
+};
+
+use crate::conformance::{CheckOutcome, CheckPlan, FailureGroup};
+use crate::contract::{CheckId, CheckSet, Severity};
+use crate::exit_codes;
+
+/// RFC 3339 in UTC, seconds precision.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The per-check table: status from the failures, counts from the run.
+pub fn check_results(
+    checks: &CheckSet,
+    counts: &std::collections::BTreeMap<CheckId, u64>,
+    groups: &[FailureGroup],
+) -> Vec<CheckResult> {
+    CheckId::ALL
+        .iter()
+        .map(|&id| {
+            let violations = counts.get(&id).copied().unwrap_or(0);
+            let status = if !checks.contains(id) {
+                CheckStatus::Skipped
+            } else if groups
+                .iter()
+                .any(|g| g.check == id && g.severity == Severity::Error)
+            {
+                CheckStatus::Fail
+            } else if violations > 0 {
+                CheckStatus::Warn
+            } else {
+                CheckStatus::Pass
+            };
+            CheckResult {
+                id: id.id().into(),
+                code: id.code().into(),
+                status,
+                violations,
+                summary: id.summary().into(),
+                firehose_documented: id.firehose_documented(),
+            }
+        })
+        .collect()
+}
+
+/// One failure group as the report lists it.
+pub fn failure(g: &FailureGroup) -> Failure {
+    Failure {
+        check: g.check.id().into(),
+        code: g.check.code().into(),
+        severity: match g.severity {
+            Severity::Error => RSeverity::Error,
+            Severity::Warning => RSeverity::Warning,
+        },
+        message: g.first.message.clone(),
+        count: g.count,
+        cases: g.cases,
+        record_id: g.first.record_id.clone(),
+        case: g.case.clone(),
+        fingerprint: g.fingerprint.clone(),
+        phase: g.phase.name().into(),
+        flaky: g.flaky,
+        shrink: g.shrink.as_ref().map(|s| ShrinkInfo {
+            from_records: s.from_records as u64,
+            to_records: s.to_records as u64,
+            from_bytes: s.from_bytes as u64,
+            to_bytes: s.to_bytes as u64,
+            steps: s.steps,
+            budget_exhausted: s.budget_exhausted,
+        }),
+        minimal_batch: g.minimal_batch.clone(),
+        depends_on: g
+            .depends_on
+            .iter()
+            .map(|d| Dependency {
+                dimension: d.name().into(),
+                flag: d.flag().into(),
+            })
+            .collect(),
+    }
+}
+
+/// The flags that reproduce a generator configuration.
+pub fn generator_flags(g: &GenConfig) -> String {
+    let join = |v: Vec<&str>| v.join(",");
+    let mut s = format!(
+        "--source {} --payload {} --compression {}",
+        join(g.sources.iter().map(|x| x.name()).collect()),
+        join(g.families.iter().map(|x| x.name()).collect()),
+        join(g.compressions.iter().map(|x| x.name()).collect()),
+    );
+    if *g.records.start() > 1 || *g.records.end() != usize::MAX {
+        s.push_str(&format!(
+            " --records {}..{}",
+            g.records.start(),
+            g.records.end()
+        ));
+    }
+    if *g.record_size.start() > 0 || *g.record_size.end() != MAX_RECORD_BYTES {
+        s.push_str(&format!(
+            " --record-size {}..{}",
+            g.record_size.start(),
+            g.record_size.end()
+        ));
+    }
+    if let BufferHint::Fixed(n) = g.buffer {
+        s.push_str(&format!(" --buffer-size {n}"));
+    }
+    s
+}
+
+/// The report of a `check` run.
+pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTime) -> Report {
+    let mut report = Report::new("check", &outcome.target);
+    report.seed = Some(outcome.seed.to_string());
+    report.started_at = timestamp(started);
+    report.duration_ms = outcome.duration.as_millis() as u64;
+    report.stopped_early = outcome.stopped.map(str::to_string);
+    report.phases = outcome
+        .phases
+        .iter()
+        .map(|(phase, t)| PhaseCounts {
+            phase: phase.name().into(),
+            planned: t.planned,
+            run: t.run,
+            failed: t.failed,
+        })
+        .collect();
+    report.checks = check_results(&plan.checks, &outcome.check_counts, &outcome.groups);
+    report.failures = outcome
+        .groups
+        .iter()
+        .take(MAX_FAILURES_LISTED)
+        .map(failure)
+        .collect();
+    report.failures_truncated = outcome.groups.len() > MAX_FAILURES_LISTED;
+    report.records = RecordCounts {
+        sent: outcome.records_sent,
+        ok: outcome.results.ok,
+        dropped: outcome.results.dropped,
+        processing_failed: outcome.results.processing_failed,
+    };
+    if !outcome.latency.is_empty() {
+        report.latency = Some(LatencySummary::from_histogram(&outcome.latency));
+    }
+    report.largest_passing_batch = outcome.largest_passing.map(|(records, bytes)| BatchSize {
+        records: records as u64,
+        bytes: bytes as u64,
+    });
+    report.generator = Some(generator_flags(&plan.generator));
+    report.notes = outcome.notes.clone();
+    if let Some((records, bytes)) = outcome.largest_passing
+        && outcome
+            .groups
+            .iter()
+            .any(|g| g.depends_on.contains(&Dimension::BatchSize))
+    {
+        report.notes.push(format!(
+            "a failure depends on batch size; the largest batch that passed had {records} records and {} bytes — a buffer hint below that is safe for this transformer",
+            crate::values::format_count(bytes as u64)
+        ));
+    }
+    for id in report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail && !c.firehose_documented)
+    {
+        report.notes.push(format!(
+            "`{}`: Firehose's exact behaviour here is undocumented; the verdict ({}) is the harness's own",
+            id.id, id.code
+        ));
+    }
+    if let Some(e) = &outcome.unreachable {
+        report.notes.push(format!("{e}; {}", e.hint()));
+    }
+    report.exit_code = exit_codes::for_run(
+        outcome.unreachable.is_some(),
+        outcome.failed(),
+        false,
+        outcome.interrupted(),
+    );
+    report.verdict = if report.exit_code == exit_codes::OK {
+        RVerdict::Pass
+    } else {
+        RVerdict::Fail
+    };
+    report
+}

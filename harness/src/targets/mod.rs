@@ -1,0 +1,84 @@
+//! Everything that can answer a Firehose event, behind one small trait.
+//!
+//! | scheme | file | what it does |
+//! |---|---|---|
+//! | `builtin:NAME` | [`builtin`] | a reference transformer compiled into the binary |
+//! | `http://`, `https://` | [`http`] | POST the event, the body is the response |
+//! | `invoke+http://HOST:PORT[/FUNCTION]` | [`http`] | a Lambda Invoke-API endpoint (RIE, SAM, `emulate`) |
+//!
+//! A target says *what happened* ([`Invocation`]); judging it is the contract's job. An `Err` from
+//! [`Target::invoke`] means the target could not be reached at all (nothing to judge, exit code 4);
+//! everything after the request left — timeouts, resets, garbage — is an `Ok(Invocation)`.
+
+pub mod builtin;
+pub mod http;
+mod spec;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use spec::{TargetOptions, TargetSpec};
+
+use crate::invocation::Invocation;
+
+/// Why a target could not be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("cannot reach {target}: {reason}")]
+    Unreachable { target: String, reason: String },
+    #[error("cannot start {target}: {reason}")]
+    Start { target: String, reason: String },
+}
+
+impl TargetError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            TargetError::Unreachable { .. } => {
+                "is the transformer running and listening on that address?"
+            }
+            TargetError::Start { .. } => {
+                "check the command, its working directory and its permissions"
+            }
+        }
+    }
+}
+
+/// A transformer under test.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// How reports name the target (`http://127.0.0.1:8080/`, `builtin:ndjson`).
+    fn describe(&self) -> String;
+
+    /// Called once before the first invocation: start processes, open pools. Default: nothing.
+    async fn start(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
+
+    /// Send one event (the exact bytes) and wait for the answer, at most `timeout`.
+    async fn invoke(&self, event: Bytes, timeout: Duration) -> Result<Invocation, TargetError>;
+
+    /// A POSIX shell script that sends `event.json` from its own folder to this target the same way;
+    /// `None` where no shell command can (in-process targets).
+    fn reproduce_script(&self) -> Option<String> {
+        None
+    }
+
+    /// Stop whatever `start` started. Default: nothing.
+    async fn shutdown(&self) {}
+}
+
+/// Build the target a `--target` string names.
+pub fn build(spec: &TargetSpec, options: &TargetOptions) -> Result<Box<dyn Target>, TargetError> {
+    match spec {
+        TargetSpec::Builtin(kind) => Ok(Box::new(builtin::BuiltinTarget::new(*kind))),
+        TargetSpec::Http(url) => Ok(Box::new(http::HttpTarget::plain(url.clone(), options)?)),
+        TargetSpec::InvokeHttp { base, function } => Ok(Box::new(http::HttpTarget::invoke_api(
+            base.clone(),
+            function,
+            options,
+        )?)),
+    }
+}

@@ -1,0 +1,145 @@
+//! `summary.md`: short enough for `$GITHUB_STEP_SUMMARY`.
+
+use std::io::Write;
+
+use crate::{CheckStatus, Report, Verdict};
+
+pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    let icon = match report.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Fail => "❌",
+    };
+    writeln!(
+        out,
+        "## {icon} firehose-harness {}: {}\n",
+        report.command,
+        match report.verdict {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    )?;
+    writeln!(out, "- target: `{}`", report.target)?;
+    if let Some(seed) = &report.seed {
+        writeln!(out, "- seed: `{seed}`")?;
+    }
+    for p in &report.phases {
+        writeln!(
+            out,
+            "- {}: {} of {} cases run, {} failed",
+            p.phase, p.run, p.planned, p.failed
+        )?;
+    }
+    let r = &report.records;
+    writeln!(
+        out,
+        "- records: {} sent; {} Ok, {} Dropped, {} ProcessingFailed",
+        r.sent, r.ok, r.dropped, r.processing_failed
+    )?;
+    if let Some(l) = &report.latency {
+        writeln!(
+            out,
+            "- latency: p50 {} · p99 {} · max {} ({} invocations)",
+            micros(l.p50),
+            micros(l.p99),
+            micros(l.max),
+            l.count
+        )?;
+    }
+    if let Some(b) = &report.largest_passing_batch {
+        writeln!(
+            out,
+            "- largest batch that passed: {} records, {} bytes",
+            b.records, b.bytes
+        )?;
+    }
+    if let Some(why) = &report.stopped_early {
+        writeln!(out, "- stopped early: {why}")?;
+    }
+    writeln!(out, "\n| check | status | violations |\n|---|---|---|")?;
+    for c in &report.checks {
+        let status = match c.status {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "**FAIL**",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Skipped => "skipped",
+        };
+        writeln!(out, "| `{}` | {status} | {} |", c.id, c.violations)?;
+    }
+    if let Some(load) = &report.load {
+        writeln!(out, "\n### Load\n")?;
+        writeln!(
+            out,
+            "- {} invocations at {:.1}/s ({} model), {} late sends, error rate {:.3}%",
+            load.invocations,
+            load.rate_achieved,
+            load.model,
+            load.late_sends,
+            load.error_rate * 100.0
+        )?;
+        let lat = &load.latency;
+        writeln!(
+            out,
+            "- response time (corrected) p50 {} · p99 {} · p99.9 {}; service time (uncorrected) p50 {} · p99 {} · p99.9 {}",
+            micros(lat.response_time.p50),
+            micros(lat.response_time.p99),
+            micros(lat.response_time.p999),
+            micros(lat.service_time.p50),
+            micros(lat.service_time.p99),
+            micros(lat.service_time.p999)
+        )?;
+        for t in &load.thresholds {
+            writeln!(
+                out,
+                "- threshold `{}`: {} (actual {})",
+                t.expression,
+                if t.passed { "held" } else { "**BREACHED**" },
+                t.actual
+            )?;
+        }
+    }
+    let errors: Vec<_> = report.failures.iter().collect();
+    if !errors.is_empty() {
+        writeln!(out, "\n### Failures\n")?;
+        for f in errors.iter().take(20) {
+            writeln!(
+                out,
+                "- `{}` ({}): {} — {} violations in {} cases{}",
+                f.check,
+                f.code,
+                f.message,
+                f.count,
+                f.cases,
+                f.case
+                    .as_ref()
+                    .map(|c| format!("; minimal case `cases/{c}`"))
+                    .unwrap_or_default()
+            )?;
+            if !f.depends_on.is_empty() {
+                let deps: Vec<_> = f
+                    .depends_on
+                    .iter()
+                    .map(|d| format!("{} ({})", d.dimension, d.flag))
+                    .collect();
+                writeln!(out, "  - depends on: {}", deps.join(", "))?;
+            }
+        }
+        if errors.len() > 20 {
+            writeln!(out, "- … and {} more (see report.json)", errors.len() - 20)?;
+        }
+    }
+    for note in &report.notes {
+        writeln!(out, "\n> {note}")?;
+    }
+    Ok(())
+}
+
+/// `1234` µs → `1.23ms`.
+pub fn micros(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.2}s", us as f64 / 1e6)
+    } else if us >= 1000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}µs")
+    }
+}

@@ -1,0 +1,257 @@
+//! The report model. Field names are pinned by DESIGN.md: scripts read them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::histogram::LatencySummary;
+
+/// Bumped on any change that could break a reader of `report.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Warn,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One check's outcome over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub code: String,
+    pub status: CheckStatus,
+    /// How many violations (records or invocations) the check found.
+    pub violations: u64,
+    /// What the check guards, in one line.
+    pub summary: String,
+    /// False where Firehose's exact behaviour is undocumented and the verdict is the harness's own.
+    pub firehose_documented: bool,
+}
+
+/// How a failure's case was shrunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShrinkInfo {
+    pub from_records: u64,
+    pub to_records: u64,
+    pub from_bytes: u64,
+    pub to_bytes: u64,
+    /// Invocations spent shrinking.
+    pub steps: u64,
+    /// True when the shrink budget ran out before shrinking finished.
+    pub budget_exhausted: bool,
+}
+
+/// An input dimension a failure depends on, with the flag that narrows a run along it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    pub dimension: String,
+    pub flag: String,
+}
+
+/// One distinct failure: all violations with the same check and fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub check: String,
+    pub code: String,
+    pub severity: Severity,
+    /// The first occurrence, in words.
+    pub message: String,
+    /// Violations of this kind over the run.
+    pub count: u64,
+    /// Cases (invocations) in which it occurred.
+    pub cases: u64,
+    pub record_id: Option<String>,
+    /// The case folder under `cases/` of the first occurrence (after shrinking).
+    pub case: Option<String>,
+    pub fingerprint: String,
+    /// Where it was first found: `regression`, `boundary`, `corpus`, `random`, `replay`, `validate`.
+    pub phase: String,
+    /// The minimal case passed when re-run: the transformer is flaky here.
+    pub flaky: bool,
+    pub shrink: Option<ShrinkInfo>,
+    /// The minimal batch, described ("1 record: json, 65,537 bytes").
+    pub minimal_batch: Option<String>,
+    pub depends_on: Vec<Dependency>,
+}
+
+/// What came back per record, over the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCounts {
+    pub sent: u64,
+    pub ok: u64,
+    pub dropped: u64,
+    pub processing_failed: u64,
+}
+
+/// How many cases each phase ran and how many failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseCounts {
+    pub phase: String,
+    pub planned: u64,
+    pub run: u64,
+    pub failed: u64,
+}
+
+/// The largest batch that passed, so users learn which buffer hint is safe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSize {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// Throughput in one second of a load run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Seconds since the start of the measured run.
+    pub second: u64,
+    pub invocations: u64,
+    pub records: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub errors: u64,
+    pub p50: u64,
+    pub p99: u64,
+}
+
+/// A threshold and whether it held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub expression: String,
+    pub passed: bool,
+    /// The measured value, in the threshold's unit, as text ("312.4ms", "0.02%").
+    pub actual: String,
+    pub aborted_run: bool,
+}
+
+/// Latency of a load run, three ways (see the `load` docs for why they differ).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadLatency {
+    /// From the intended send time: corrected for coordinated omission.
+    pub response_time: LatencySummary,
+    /// From the actual send time: what a closed-loop tool reports.
+    pub service_time: LatencySummary,
+    /// Actual minus intended send time: how far the schedule slipped.
+    pub lag: LatencySummary,
+}
+
+/// The figures only a load run has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSection {
+    pub model: String,
+    pub invocations: u64,
+    pub planned_invocations: u64,
+    pub interrupted: u64,
+    pub duration_ms: u64,
+    pub rate_target: Option<f64>,
+    pub rate_achieved: f64,
+    pub late_sends: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub violations: u64,
+    pub records_per_second: f64,
+    pub bytes_in_per_second: f64,
+    pub bytes_out_per_second: f64,
+    pub max_in_flight: u64,
+    pub peak_in_flight: u64,
+    pub latency: LoadLatency,
+    pub thresholds: Vec<ThresholdResult>,
+    pub intervals: Vec<Interval>,
+    /// Partition `i/n` this report covers, if the run was split.
+    pub partition: Option<String>,
+    /// The Firehose model's derivation, when `--firehose-ingest` was used.
+    pub firehose_model: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// `check`, `load`, `replay` or `validate`.
+    pub command: String,
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    pub target: String,
+    /// A decimal string, so no JSON reader loses digits.
+    pub seed: Option<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// Why the run stopped before its plan: `deadline`, `max-failures`, `interrupted`, `threshold`.
+    pub stopped_early: Option<String>,
+    pub phases: Vec<PhaseCounts>,
+    pub checks: Vec<CheckResult>,
+    pub failures: Vec<Failure>,
+    pub failures_truncated: bool,
+    pub records: RecordCounts,
+    /// Invocation time in microseconds.
+    pub latency: Option<LatencySummary>,
+    pub largest_passing_batch: Option<BatchSize>,
+    pub load: Option<LoadSection>,
+    /// The generator settings of the run, as the flags that reproduce them.
+    pub generator: Option<String>,
+    /// Anything a reader should know: normalised corpus quirks, undocumented Firehose behaviour, …
+    pub notes: Vec<String>,
+}
+
+/// At most this many distinct failures are listed; the rest are counted in the checks.
+pub const MAX_FAILURES_LISTED: usize = 1000;
+
+impl Report {
+    pub fn new(command: &str, target: &str) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "firehose-harness".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            command: command.into(),
+            verdict: Verdict::Pass,
+            exit_code: 0,
+            target: target.into(),
+            seed: None,
+            started_at: String::new(),
+            duration_ms: 0,
+            stopped_early: None,
+            phases: Vec::new(),
+            checks: Vec::new(),
+            failures: Vec::new(),
+            failures_truncated: false,
+            records: RecordCounts::default(),
+            latency: None,
+            largest_passing_batch: None,
+            load: None,
+            generator: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Failures of error severity.
+    pub fn errors(&self) -> impl Iterator<Item = &Failure> {
+        self.failures
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+}
