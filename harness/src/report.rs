@@ -14,6 +14,9 @@ use crate::conformance::{CheckOutcome, CheckPlan, FailureGroup};
 use crate::contract::{CheckId, CheckSet, Severity};
 use crate::exit_codes;
 
+/// Why a run that the deadline cut before any answer exits 4.
+pub const NOTHING_JUDGED: &str = "no invocation finished before the --deadline, so nothing was judged; is the transformer hanging? (set --timeout below --deadline)";
+
 /// RFC 3339 in UTC, seconds precision.
 pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
@@ -183,8 +186,11 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
     if let Some(e) = &outcome.unreachable {
         report.notes.push(format!("{e}; {}", e.hint()));
     }
+    if outcome.nothing_judged() {
+        report.notes.push(NOTHING_JUDGED.into());
+    }
     report.exit_code = exit_codes::for_run(
-        outcome.unreachable.is_some(),
+        outcome.unreachable.is_some() || outcome.nothing_judged(),
         outcome.failed(),
         false,
         outcome.interrupted(),

@@ -121,8 +121,9 @@ impl TerminalReporter {
                     .as_ref()
                     .map(|s| {
                         format!(
-                            " (shrunk from {} records in {} invocations{})",
+                            " (shrunk from {} record{} in {} invocations{})",
                             s.from_records,
+                            if s.from_records == 1 { "" } else { "s" },
                             s.steps,
                             if s.budget_exhausted {
                                 ", budget exhausted"

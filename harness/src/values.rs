@@ -95,7 +95,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     let v = n * mult;
-    if !v.is_finite() || v < 0.0 || v > 1e15 || v.fract() != 0.0 {
+    if !v.is_finite() || !(0.0..=1e15).contains(&v) || v.fract() != 0.0 {
         return Err(bad());
     }
     Ok(v as u64)

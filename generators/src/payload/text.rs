@@ -179,7 +179,7 @@ pub(super) fn json_object(rng: &mut FastRng, variant: u8, size: usize, out: &mut
     // Fill the rest: a padding string field if it fits, else insignificant whitespace.
     let remaining = end - out.len() - 1;
     let overhead = usize::from(!first) + r#""_":"""#.len();
-    if remaining >= overhead + 1 {
+    if remaining > overhead {
         if !first {
             out.push(b',');
         }
@@ -202,7 +202,8 @@ fn json_value(rng: &mut FastRng, variant: u8, depth: u8, out: &mut Vec<u8>) {
                 if i > 0 {
                     s.push(' ');
                 }
-                s.push_str(*rng.pick(WORDS));
+                let word: &str = rng.pick::<&str>(WORDS);
+                s.push_str(word);
             }
             json_string(rng, variant, &s, out);
         }

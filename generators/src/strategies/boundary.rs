@@ -97,32 +97,37 @@ fn near_limit_batch(
         id_style,
         serial,
     };
-    // Fill with whole records, then one record sized to the remaining room.
-    let mut len = spec.materialize().to_json().len();
+    // Serialised length = the empty event + each record's own length + the commas between them.
+    // Each record is measured once (records serialise independently), so this stays linear.
+    let empty = spec.materialize().to_json().len();
+    let shell = spec.clone();
+    let record_len = |r: &RecordSpec| {
+        let one = BatchSpec {
+            records: vec![r.clone()],
+            ..shell.clone()
+        };
+        one.materialize().to_json().len() - empty
+    };
+    let mut len = empty;
     let mut serial = 0;
     loop {
         let r = record(serial, per_record);
-        let added = r.serialized_len_bound(source);
-        if len + added > MAX_REQUEST_BYTES {
+        let added = record_len(&r) + usize::from(serial > 0);
+        if len + added > MAX_REQUEST_BYTES || spec.records.len() > 20_000 {
             break;
         }
+        len += added;
         spec.records.push(r);
-        len = spec.materialize().to_json().len();
         serial += 1;
-        if spec.records.len() > 20_000 {
-            break;
-        }
     }
-    let fixed = spec.materialize().to_json().len();
-    let overhead = record(serial, 0).serialized_len_bound(source);
-    let room = MAX_REQUEST_BYTES.saturating_sub(fixed + overhead);
+    // One last record sized to the remaining room: base64 makes 4 bytes of every 3.
+    let overhead = record_len(&record(serial, 0)) + 1;
+    let room = MAX_REQUEST_BYTES.saturating_sub(len + overhead);
     let mut last = record(serial, (room / 4 * 3).min(max_record));
-    spec.records.push(last.clone());
-    // The bound is loose by a few bytes per record; walk down until the real size fits.
-    while spec.materialize().to_json().len() > MAX_REQUEST_BYTES && last.size > 0 {
-        last.size = last.size.saturating_sub(64);
-        *spec.records.last_mut().expect("just pushed") = last.clone();
+    while last.size > 0 && len + record_len(&last) + 1 > MAX_REQUEST_BYTES {
+        last.size = last.size.saturating_sub(3);
     }
+    spec.records.push(last);
     spec
 }
 

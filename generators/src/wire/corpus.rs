@@ -191,9 +191,9 @@ fn find_quirks(value: &Value) -> Vec<CorpusQuirk> {
             None => quirks.push(CorpusQuirk::MissingRecordId { record: i }),
         }
         let payload = r.get("data").or_else(|| r.get("kafkaRecordValue"));
-        if !payload
+        if payload
             .and_then(Value::as_str)
-            .is_some_and(|s| STANDARD.decode(s).is_ok())
+            .is_none_or(|s| STANDARD.decode(s).is_err())
         {
             quirks.push(CorpusQuirk::InvalidBase64 { record: i });
         }

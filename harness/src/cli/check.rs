@@ -169,12 +169,10 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
                 on_ctrl_c.cancel();
             }
         });
-        if let Err(e) = target.start().await {
-            return Err(e);
-        }
+        target.start().await?;
         let outcome = run_check(&plan, target.as_ref(), &mut reporter, cancel).await;
         target.shutdown().await;
-        Ok(outcome)
+        Ok::<_, targets::TargetError>(outcome)
     });
     let outcome = match outcome {
         Ok(o) => o,
@@ -195,6 +193,12 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         return Err(CliError::Unavailable {
             message: e.to_string(),
             hint: e.hint().to_string(),
+        });
+    }
+    if outcome.nothing_judged() {
+        return Err(CliError::Unavailable {
+            message: report::NOTHING_JUDGED.into(),
+            hint: "a hanging target".into(),
         });
     }
     reporter.summary(&report, args.report_dir.as_deref());

@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate batches, invoke the target, check every answer against the Firehose contract.
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// Send saved case folders again and say FIXED, FAILED or FLAKY.
     Replay(replay::ReplayArgs),
     /// Check a response file against an event file, offline.
@@ -49,7 +49,7 @@ impl Cli {
     /// Run the chosen command; the result is the process exit code.
     pub fn run(self) -> Result<i32, CliError> {
         match self.command {
-            Command::Check(a) => check::run(a),
+            Command::Check(a) => check::run(*a),
             Command::Replay(a) => replay::run(a),
             Command::Validate(a) => validate::run(a),
             Command::Generate(a) => generate::run(a),
@@ -182,6 +182,12 @@ pub struct TargetArgs {
     /// Per-invocation timeout (Firehose's hard cap is 5 minutes).
     #[arg(long, default_value = "300s", value_name = "DUR")]
     pub timeout: String,
+    /// Environment for exec:/stdio:/image: functions, added or overriding (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// How many instances of an exec:/image: function may run at once (Lambda's concurrency).
+    #[arg(long, value_name = "N")]
+    pub instances: Option<usize>,
 }
 
 impl TargetArgs {
@@ -204,6 +210,15 @@ impl TargetArgs {
             }
             options.headers.push((k, v));
         }
+        for e in &self.env {
+            options.env.push(
+                values::parse_key_value(e).map_err(|e| CliError::usage(format!("--env: {e}")))?,
+            );
+        }
+        if self.instances == Some(0) {
+            return Err(CliError::usage("--instances must be at least 1"));
+        }
+        options.instances = self.instances;
         let timeout = values::parse_duration(&self.timeout)
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))?;
         if timeout.is_zero() {

@@ -56,6 +56,17 @@ impl CheckOutcome {
     pub fn interrupted(&self) -> bool {
         self.stopped == Some("interrupted")
     }
+
+    /// Cases that got a verdict.
+    pub fn judged(&self) -> u64 {
+        self.phases.values().map(|t| t.run).sum()
+    }
+
+    /// The deadline ended the run before any invocation finished: nothing was judged, which must not
+    /// read as a pass.
+    pub fn nothing_judged(&self) -> bool {
+        self.stopped == Some("deadline") && self.judged() == 0
+    }
 }
 
 /// Why the run loop stops early.

@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn ndjson_handles_cwl_and_control_messages() {
         let fixture = include_bytes!(
-            "../../../../shared/fixtures/real-events/aws-blueprints/cwl-processor.testEvent.json"
+            "../../../fixtures/real-events/aws-blueprints/cwl-processor.testEvent.json"
         );
         let body = transform(BuiltinKind::Ndjson, fixture).unwrap();
         let v: Value = serde_json::from_slice(&body).unwrap();

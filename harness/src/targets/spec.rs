@@ -21,6 +21,11 @@ pub enum TargetSpec {
 pub struct TargetOptions {
     /// Extra request headers (`--header 'K: V'`), for auth tokens and the like.
     pub headers: Vec<(String, String)>,
+    /// Environment added to or overriding a started function's (`--env K=V`).
+    pub env: Vec<(String, String)>,
+    /// How many instances of a started function may run at once (`--instances`); `None` lets the
+    /// command choose (1 for `check`, the in-flight cap for `load`).
+    pub instances: Option<usize>,
 }
 
 pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION]";

@@ -1,0 +1,239 @@
+//! Usage errors, unreachable targets, determinism of generation, offline validation.
+
+use crate::support::{describe, failing_checks, fixtures, read_report, run_in, temp_dir};
+
+#[test]
+fn unknown_target_scheme_is_a_one_line_usage_error() {
+    let dir = temp_dir();
+    let out = run_in(dir.path(), &["check", "--target", "nonsense:x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("nonsense:x") && err.contains("known schemes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_and_values_exit_2_with_one_line() {
+    let dir = temp_dir();
+    for args in [
+        &["check", "--target", "builtin:ndjson", "--bogus"][..],
+        &["check", "--target", "builtin:ndjson", "--timeout", "5"],
+        &[
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--record-size",
+            "2MB",
+        ],
+        &["check", "--target", "builtin:ndjson", "--source", "sqs"],
+        &[
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--checks",
+            "+no_such_check",
+        ],
+        &[
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--buffer-size",
+            "10MB",
+        ],
+        &["check", "--target", "builtin:ndjson", "--records", "9..3"],
+        &[
+            "check",
+            "--target",
+            "http://127.0.0.1:1/",
+            "--header",
+            "no colon",
+        ],
+        &["check"],
+    ] {
+        let out = run_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unreachable_target_exits_4_and_still_writes_a_report() {
+    let dir = temp_dir();
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            "http://127.0.0.1:1/",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach"), "{err}");
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["exit_code"], 4);
+    assert_eq!(report["verdict"], "fail");
+}
+
+#[test]
+fn same_seed_gives_byte_identical_events() {
+    let dir = temp_dir();
+    let a = run_in(
+        dir.path(),
+        &[
+            "generate", "--count", "40", "--seed", "3", "--source", "all",
+        ],
+    );
+    let b = run_in(
+        dir.path(),
+        &[
+            "generate", "--count", "40", "--seed", "3", "--source", "all",
+        ],
+    );
+    assert_eq!(a.status.code(), Some(0), "{}", describe(&a));
+    assert!(a.stdout.len() > 1000);
+    assert_eq!(a.stdout, b.stdout);
+    let c = run_in(
+        dir.path(),
+        &[
+            "generate", "--count", "40", "--seed", "4", "--source", "all",
+        ],
+    );
+    assert_ne!(a.stdout, c.stdout);
+    let lines: Vec<_> = a
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+        assert!(v["records"].is_array());
+    }
+}
+
+#[test]
+fn builtin_ndjson_passes_and_writes_all_report_files() {
+    let dir = temp_dir();
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--cases",
+            "20",
+            "--seed",
+            "1",
+            "--report-dir",
+            "R",
+            "--source",
+            "all",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["seed"], "1");
+    assert!(report["latency"]["p99"].as_u64().unwrap() > 0);
+    let junit = std::fs::read_to_string(dir.path().join("R/junit.xml")).unwrap();
+    assert!(junit.contains("no_missing_record_ids"));
+    assert!(dir.path().join("R/summary.md").exists());
+    // The seed is always printed.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seed 1"));
+}
+
+#[test]
+fn validate_flags_invalid_result_strings_in_real_fixtures() {
+    let dir = temp_dir();
+    let fx = fixtures();
+    for (event, response) in [
+        (
+            "rust-aws_lambda_events/example-firehose-event.json",
+            "rust-aws_lambda_events/example-kinesis-firehose-response.json",
+        ),
+        (
+            "rust-aws_lambda_events/example-firehose-event.json",
+            "go-aws-lambda-go/kinesis-firehose-response.json",
+        ),
+    ] {
+        let out = run_in(
+            dir.path(),
+            &[
+                "validate",
+                "--event",
+                fx.join(event).to_str().unwrap(),
+                "--response",
+                fx.join(response).to_str().unwrap(),
+                "--report-dir",
+                "R",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("\"TRANSFORMED_STATE_OK\""), "{stdout}");
+        let report = read_report(&dir.path().join("R"));
+        assert!(failing_checks(&report).contains(&"result_is_legal".to_string()));
+    }
+    // A correct MSK response against its event passes.
+    let out = run_in(
+        dir.path(),
+        &[
+            "validate",
+            "--event",
+            fx.join("java-aws-lambda-java-libs/msk_firehose_event.json")
+                .to_str()
+                .unwrap(),
+            "--response",
+            fx.join("java-aws-lambda-java-libs/msk_firehose_response.json")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    // The fixture answers a recordId the event does not have: the oracle must say so.
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no_unknown_record_ids"));
+}
+
+#[test]
+fn every_fixture_event_checks_against_builtin_ndjson() {
+    let dir = temp_dir();
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--cases",
+            "0",
+            "--no-boundary",
+            "--corpus",
+            fixtures().to_str().unwrap(),
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R"));
+    let corpus = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "corpus")
+        .unwrap();
+    assert!(corpus["run"].as_u64().unwrap() >= 15, "{corpus}");
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("normalised"))
+    );
+}
