@@ -196,22 +196,26 @@ fn json_value(rng: &mut FastRng, variant: u8, depth: u8, out: &mut Vec<u8>) {
     let kinds = if variant == 0 || depth >= 3 { 5 } else { 8 };
     match rng.below(kinds) {
         0 | 1 => {
-            let n = rng.range(1, 6) as usize;
-            let mut s = String::new();
-            for i in 0..n {
+            // Words are plain ASCII: written straight into the output, no escaping, no allocation.
+            out.push(b'"');
+            for i in 0..rng.range(1, 6) {
                 if i > 0 {
-                    s.push(' ');
+                    out.push(b' ');
                 }
                 let word: &str = rng.pick::<&str>(WORDS);
-                s.push_str(word);
+                out.extend_from_slice(word.as_bytes());
             }
-            json_string(rng, variant, &s, out);
+            spice(rng, variant, out);
+            out.push(b'"');
         }
-        2 => out.extend_from_slice(rng.below(1_000_000).to_string().as_bytes()),
+        2 => out.extend_from_slice(itoa::Buffer::new().format(rng.below(1_000_000)).as_bytes()),
         3 => out.extend_from_slice(if rng.chance(1, 2) { b"true" } else { b"false" }),
         4 => {
-            let v = rng.below(100_000) as f64 / 100.0;
-            out.extend_from_slice(format!("{v:.2}").as_bytes());
+            let cents = rng.below(100_000);
+            out.extend_from_slice(itoa::Buffer::new().format(cents / 100).as_bytes());
+            out.push(b'.');
+            out.push(b'0' + (cents / 10 % 10) as u8);
+            out.push(b'0' + (cents % 10) as u8);
         }
         5 => {
             const BIG: &[&str] = &[
@@ -223,7 +227,8 @@ fn json_value(rng: &mut FastRng, variant: u8, depth: u8, out: &mut Vec<u8>) {
                 "2.5E-324",
                 "null",
             ];
-            out.extend_from_slice(rng.pick(BIG).as_bytes());
+            let big: &str = rng.pick::<&str>(BIG);
+            out.extend_from_slice(big.as_bytes());
         }
         6 => {
             out.push(b'[');
@@ -251,10 +256,8 @@ fn json_value(rng: &mut FastRng, variant: u8, depth: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// A JSON string literal; variant 1 adds escapes and raw and escaped unicode.
-fn json_string(rng: &mut FastRng, variant: u8, s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
+/// Variant 1 sometimes ends a string with an escape or raw unicode.
+fn spice(rng: &mut FastRng, variant: u8, out: &mut Vec<u8>) {
     if variant > 0 && rng.chance(1, 3) {
         const SPICE: &[&str] = &[
             r#"\""#,
@@ -268,7 +271,15 @@ fn json_string(rng: &mut FastRng, variant: u8, s: &str, out: &mut Vec<u8>) {
             r"\/",
             r"\u0000",
         ];
-        out.extend_from_slice(rng.pick(SPICE).as_bytes());
+        let s: &str = rng.pick::<&str>(SPICE);
+        out.extend_from_slice(s.as_bytes());
     }
+}
+
+/// A JSON string literal of a plain ASCII key; variant 1 adds escapes and raw and escaped unicode.
+fn json_string(rng: &mut FastRng, variant: u8, s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    spice(rng, variant, out);
     out.push(b'"');
 }

@@ -148,12 +148,23 @@ pub fn sample(config: &GenConfig, seed: u64) -> BatchSpec {
             // CloudWatch Logs gzips its envelopes; the rest model Firehose's own decompression.
             compression = Compression::Gzip;
         }
+        // Compression can grow incompressible data by a few bytes; keep the wire size within the limit.
+        let size = if compression == Compression::None {
+            size
+        } else {
+            size.min((MAX_RECORD_BYTES - 64) * 1000 / 1001)
+        };
         RecordSpec {
             family,
             variant: rng.below(u64::from(family.variants())) as u8,
             size,
             compression,
-            level: rng.range(1, 9) as u8,
+            // Producers mostly use their library's default level (6); the rest of 1–9 stays covered.
+            level: if rng.chance(3, 5) {
+                6
+            } else {
+                rng.range(1, 9) as u8
+            },
             content_seed: rng.next_u64(),
             id_style,
             serial,

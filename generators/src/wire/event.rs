@@ -1,4 +1,3 @@
-use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
 use base64::Engine as _;
@@ -113,9 +112,66 @@ impl Event {
     /// The bytes to send: compact JSON, keys in the order real events use.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.serialized_len_estimate());
-        // Serialising owned strings and numbers into a Vec cannot fail.
-        serde_json::to_writer(&mut out, self).expect("event serialisation is infallible");
+        self.write_json(&mut out);
         out
+    }
+
+    /// Append the event's JSON to `out`. Written by hand rather than through serde so that each
+    /// payload is base64-encoded straight into the output buffer: no temporary string, no second pass
+    /// looking for characters to escape (base64 has none). This is the hot path of generation.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"invocationId\":");
+        json_str(out, &self.invocation_id);
+        match &self.source {
+            SourceMeta::DirectPut => {}
+            SourceMeta::Kinesis { stream_arn } => {
+                out.extend_from_slice(b",\"sourceKinesisStreamArn\":");
+                json_str(out, stream_arn);
+            }
+            SourceMeta::Msk { cluster_arn } => {
+                out.extend_from_slice(b",\"sourceMSKArn\":");
+                json_str(out, cluster_arn);
+            }
+        }
+        out.extend_from_slice(b",\"deliveryStreamArn\":");
+        json_str(out, &self.delivery_stream_arn);
+        out.extend_from_slice(b",\"region\":");
+        json_str(out, &self.region);
+        out.extend_from_slice(b",\"records\":[");
+        let data_key: &[u8] = match self.source() {
+            Source::Msk => b",\"kafkaRecordValue\":\"",
+            _ => b",\"data\":\"",
+        };
+        for (i, r) in self.records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"recordId\":");
+            json_str(out, &r.record_id);
+            out.extend_from_slice(b",\"approximateArrivalTimestamp\":");
+            out.extend_from_slice(
+                itoa::Buffer::new()
+                    .format(r.approximate_arrival_timestamp)
+                    .as_bytes(),
+            );
+            if let Some(k) = &r.kinesis {
+                out.extend_from_slice(b",\"kinesisRecordMetadata\":");
+                serde_json::to_writer(&mut *out, k).expect("metadata into a Vec");
+            }
+            if let Some(m) = &r.msk {
+                out.extend_from_slice(b",\"mskRecordMetadata\":");
+                serde_json::to_writer(&mut *out, m).expect("metadata into a Vec");
+            }
+            out.extend_from_slice(data_key);
+            let start = out.len();
+            out.resize(start + crate::wire::base64_len(r.data.len()), 0);
+            let written = STANDARD
+                .encode_slice(&r.data, &mut out[start..])
+                .expect("buffer sized by base64_len");
+            out.truncate(start + written);
+            out.extend_from_slice(b"\"}");
+        }
+        out.extend_from_slice(b"]}");
     }
 
     /// An upper-bound-ish estimate of the serialised size, used to size buffers and to shape batches.
@@ -154,68 +210,9 @@ impl Record {
     }
 }
 
-impl Serialize for Event {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("invocationId", &self.invocation_id)?;
-        match &self.source {
-            SourceMeta::DirectPut => {}
-            SourceMeta::Kinesis { stream_arn } => {
-                map.serialize_entry("sourceKinesisStreamArn", stream_arn)?
-            }
-            SourceMeta::Msk { cluster_arn } => map.serialize_entry("sourceMSKArn", cluster_arn)?,
-        }
-        map.serialize_entry("deliveryStreamArn", &self.delivery_stream_arn)?;
-        map.serialize_entry("region", &self.region)?;
-        let data_key = self.source().data_key();
-        map.serialize_entry(
-            "records",
-            &RecordsSer {
-                records: &self.records,
-                data_key,
-            },
-        )?;
-        map.end()
-    }
-}
-
-struct RecordsSer<'a> {
-    records: &'a [Record],
-    data_key: &'static str,
-}
-
-impl Serialize for RecordsSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.records.iter().map(|record| RecordSer {
-            record,
-            data_key: self.data_key,
-        }))
-    }
-}
-
-struct RecordSer<'a> {
-    record: &'a Record,
-    data_key: &'static str,
-}
-
-impl Serialize for RecordSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.record;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("recordId", &r.record_id)?;
-        map.serialize_entry(
-            "approximateArrivalTimestamp",
-            &r.approximate_arrival_timestamp,
-        )?;
-        if let Some(k) = &r.kinesis {
-            map.serialize_entry("kinesisRecordMetadata", k)?;
-        }
-        if let Some(m) = &r.msk {
-            map.serialize_entry("mskRecordMetadata", m)?;
-        }
-        map.serialize_entry(self.data_key, &STANDARD.encode(&r.data))?;
-        map.end()
-    }
+/// A JSON string literal, escaped as serde_json escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("string into a Vec");
 }
 
 /// The strict parse used by [`Event::from_json`]: the shapes this crate writes.

@@ -87,13 +87,13 @@ fn same_seed_gives_byte_identical_events() {
     let a = run_in(
         dir.path(),
         &[
-            "generate", "--count", "40", "--seed", "3", "--source", "all",
+            "generate", "--count", "25", "--seed", "3", "--source", "all",
         ],
     );
     let b = run_in(
         dir.path(),
         &[
-            "generate", "--count", "40", "--seed", "3", "--source", "all",
+            "generate", "--count", "25", "--seed", "3", "--source", "all",
         ],
     );
     assert_eq!(a.status.code(), Some(0), "{}", describe(&a));
@@ -102,7 +102,7 @@ fn same_seed_gives_byte_identical_events() {
     let c = run_in(
         dir.path(),
         &[
-            "generate", "--count", "40", "--seed", "4", "--source", "all",
+            "generate", "--count", "25", "--seed", "4", "--source", "all",
         ],
     );
     assert_ne!(a.stdout, c.stdout);
@@ -111,7 +111,7 @@ fn same_seed_gives_byte_identical_events() {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    assert_eq!(lines.len(), 40);
+    assert_eq!(lines.len(), 25);
     for line in lines {
         let v: serde_json::Value = serde_json::from_slice(line).unwrap();
         assert!(v["records"].is_array());

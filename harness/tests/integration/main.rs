@@ -2,6 +2,7 @@
 //! real HTTP servers on 127.0.0.1.
 
 mod cli_basics;
+mod generators_zoo;
 mod hostile;
 mod spine;
 mod support;

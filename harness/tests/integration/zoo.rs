@@ -77,12 +77,16 @@ impl Animal {
 
 /// All animals, each at `/{Animal:?}`.
 pub fn router() -> Router {
-    Animal::ALL.iter().fold(Router::new(), |r, &animal| {
-        r.route(
-            &animal.path(),
-            post(move |body: Bytes| async move { respond(animal, body).await }),
-        )
-    })
+    Animal::ALL
+        .iter()
+        .fold(Router::new(), |r, &animal| {
+            r.route(
+                &animal.path(),
+                post(move |body: Bytes| async move { respond(animal, body).await }),
+            )
+        })
+        // axum refuses bodies over 2 MB by default; Firehose sends up to 6 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(8 << 20))
 }
 
 fn decode(record: &Value, key: &str) -> Vec<u8> {

@@ -1,0 +1,70 @@
+//! Event generation throughput, per payload family, with and without gzip: bytes of serialised event
+//! JSON per second on one core. Generation must never limit a load test.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use firehose_generators::payload::{Compression, PayloadFamily};
+use firehose_generators::spec::{BatchSpec, IdStyle, RecordSpec};
+use firehose_generators::strategies::{GenConfig, sample};
+use firehose_generators::wire::Source;
+
+/// A 1 MB batch of 64 KiB records of one family.
+fn batch(family: PayloadFamily, compression: Compression) -> BatchSpec {
+    BatchSpec {
+        source: Source::DirectPut,
+        seed: 1,
+        records: (0..16)
+            .map(|i| RecordSpec {
+                family,
+                variant: 1.min(family.variants() - 1),
+                size: 64 * 1024,
+                compression,
+                level: 6,
+                content_seed: i,
+                id_style: IdStyle::DirectPut,
+                serial: i as u32,
+            })
+            .collect(),
+    }
+}
+
+fn families(c: &mut Criterion) {
+    let mut group = c.benchmark_group("generate");
+    for compression in [Compression::None, Compression::Gzip] {
+        for family in PayloadFamily::ALL
+            .into_iter()
+            .filter(|f| *f != PayloadFamily::Empty)
+        {
+            let spec = batch(family, compression);
+            let len = spec.materialize().to_json().len();
+            group.throughput(Throughput::Bytes(len as u64));
+            group.bench_with_input(
+                BenchmarkId::new(compression.name(), family.name()),
+                &spec,
+                |b, spec| b.iter(|| spec.materialize().to_json()),
+            );
+        }
+    }
+    group.finish();
+}
+
+fn default_mix(c: &mut Criterion) {
+    // The default strategy: every family, mixed compression, sizes across the whole range.
+    let cfg = GenConfig::default();
+    let specs: Vec<_> = (0..32).map(|s| sample(&cfg, s)).collect();
+    let total: usize = specs.iter().map(|s| s.materialize().to_json().len()).sum();
+    let mut group = c.benchmark_group("generate-default-mix");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(total as u64));
+    group.bench_function("32 batches", |b| {
+        b.iter(|| {
+            specs
+                .iter()
+                .map(|s| s.materialize().to_json().len())
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, families, default_mix);
+criterion_main!(benches);
