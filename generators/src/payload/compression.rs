@@ -27,6 +27,20 @@ impl Compression {
         Compression::ALL.into_iter().find(|c| c.name() == s)
     }
 
+    /// How `data` was compressed, by its header: gzip by its magic number, zlib by a valid header
+    /// checksum (text rarely starts with one).
+    pub fn sniff(data: &[u8]) -> Compression {
+        match data {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [cmf, flg, ..]
+                if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 =>
+            {
+                Compression::Zlib
+            }
+            _ => Compression::None,
+        }
+    }
+
     /// The most a compressed stream can exceed its input by (deflate stored blocks plus headers).
     pub fn worst_case_len(self, raw: usize) -> usize {
         match self {

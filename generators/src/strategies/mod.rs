@@ -5,6 +5,8 @@
 //! Each dimension is one function below, so widening a dimension is a local change.
 
 mod boundary;
+mod corpus;
+mod ddmin;
 mod tree;
 
 use std::ops::RangeInclusive;
@@ -13,6 +15,8 @@ use proptest::strategy::{NewTree, Strategy};
 use proptest::test_runner::TestRunner;
 
 pub use boundary::{BoundaryCase, boundary_cases};
+pub use corpus::{EventTree, mutate};
+pub use ddmin::Ddmin;
 pub use tree::{BatchTree, Dimension};
 
 use crate::payload::{CWL_CONTROL, Compression, PayloadFamily};

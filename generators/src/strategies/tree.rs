@@ -28,6 +28,8 @@ use crate::payload::{Compression, PayloadFamily};
 use crate::spec::{BatchSpec, IdStyle};
 use crate::wire::Source;
 
+use super::ddmin::Ddmin;
+
 /// An input dimension a failure can depend on, each with the flag that narrows a run along it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dimension {
@@ -71,10 +73,7 @@ const MAX_PASSES: u8 = 3;
 
 #[derive(Debug, Clone)]
 enum Phase {
-    Drop {
-        chunk: usize,
-        pos: usize,
-    },
+    Drop(Ddmin),
     ScaleAll {
         lo: u32,
         hi: u32,
@@ -114,11 +113,11 @@ pub struct BatchTree {
 
 impl BatchTree {
     pub fn new(spec: BatchSpec) -> Self {
-        let chunk = spec.records.len() / 2;
+        let drop = Ddmin::new(spec.records.len());
         BatchTree {
             accepted: spec,
             candidate: None,
-            phase: Phase::Drop { chunk, pos: 0 },
+            phase: Phase::Drop(drop),
             changed_this_pass: false,
             passes: 0,
             depends: BTreeSet::new(),
@@ -150,23 +149,13 @@ impl BatchTree {
         loop {
             let n = self.accepted.records.len();
             match &mut self.phase {
-                Phase::Drop { chunk, pos } => {
-                    if n <= 1 || *chunk == 0 {
+                Phase::Drop(ddmin) => {
+                    let Some(range) = ddmin.next(n) else {
                         self.phase = self.scale_phase();
                         continue;
-                    }
-                    if *pos >= n {
-                        *chunk /= 2;
-                        *pos = 0;
-                        continue;
-                    }
-                    let (start, end) = (*pos, (*pos + *chunk).min(n));
-                    if end - start >= n {
-                        *pos = end;
-                        continue;
-                    }
+                    };
                     let mut c = self.accepted.clone();
-                    c.records.drain(start..end);
+                    c.records.drain(range);
                     return self.set(c);
                 }
                 Phase::ScaleAll { lo, hi, mid, base } => {
@@ -303,10 +292,7 @@ impl BatchTree {
                     if self.changed_this_pass && self.passes + 1 < MAX_PASSES {
                         self.passes += 1;
                         self.changed_this_pass = false;
-                        self.phase = Phase::Drop {
-                            chunk: n / 2,
-                            pos: 0,
-                        };
+                        self.phase = Phase::Drop(Ddmin::new(n));
                         continue;
                     }
                     return false;
@@ -351,7 +337,7 @@ impl BatchTree {
         self.accepted = c;
         self.changed_this_pass = true;
         match &mut self.phase {
-            Phase::Drop { .. } => {}
+            Phase::Drop(ddmin) => ddmin.removed(),
             Phase::ScaleAll { hi, mid, .. } => *hi = *mid,
             Phase::SizeEach { hi, mid, .. } => *hi = *mid,
             Phase::Content { step, .. } => *step += 1,
@@ -368,7 +354,7 @@ impl BatchTree {
             return;
         }
         match &mut self.phase {
-            Phase::Drop { chunk, pos } => *pos += *chunk,
+            Phase::Drop(ddmin) => ddmin.kept(),
             Phase::ScaleAll { lo, mid, .. } => *lo = *mid + 1,
             Phase::SizeEach { lo, mid, .. } => {
                 *lo = *mid + 1;

@@ -35,6 +35,7 @@ fn case_json(case: &SavedCase<'_>) -> Value {
     let g = case.group;
     let (case_index, origin) = match case.origin {
         Origin::Random { index } => (Some(*index), Value::Null),
+        Origin::Mutation { index, file } => (Some(*index), json!({ "mutated_corpus": file })),
         Origin::Boundary { name } => (None, json!({ "boundary": name })),
         Origin::Corpus { file } => (None, json!({ "corpus": file })),
         Origin::Regression { dir } => (None, json!({ "regression": dir })),

@@ -2,9 +2,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use firehose_generators::strategies::mutate;
 use firehose_generators::strategies::{boundary_cases, sample};
 use firehose_generators::wire::EventView;
-use firehose_generators::{BatchSpec, GenConfig};
+use firehose_generators::{BatchSpec, Event, GenConfig};
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
@@ -83,26 +84,51 @@ pub(super) struct Input {
     pub view: EventView,
     /// Present for generated batches: what shrinking edits.
     pub spec: Option<BatchSpec>,
+    /// Present for corpus events that parse: shrinking drops their records.
+    pub event: Option<Event>,
     /// Where it came from: a case index, a boundary name, a corpus file.
     pub origin: Origin,
 }
 
 #[derive(Debug, Clone)]
 pub(super) enum Origin {
-    Random { index: u64 },
-    Boundary { name: String },
-    Corpus { file: String },
-    Regression { dir: String },
+    Random {
+        index: u64,
+    },
+    /// A random case that mutated a corpus event.
+    Mutation {
+        index: u64,
+        file: String,
+    },
+    Boundary {
+        name: String,
+    },
+    Corpus {
+        file: String,
+    },
+    Regression {
+        dir: String,
+    },
 }
 
 impl Input {
     pub fn from_spec(spec: BatchSpec, origin: Origin) -> Input {
         let event = spec.materialize();
-        let view = EventView::from(&event);
         Input {
             bytes: Bytes::from(event.to_json()),
-            view,
+            view: EventView::from(&event),
             spec: Some(spec),
+            event: None,
+            origin,
+        }
+    }
+
+    pub fn from_event(event: Event, origin: Origin) -> Input {
+        Input {
+            bytes: Bytes::from(event.to_json()),
+            view: EventView::from(&event),
+            spec: None,
+            event: Some(event),
             origin,
         }
     }
@@ -219,6 +245,7 @@ impl Runner<'_> {
         for case in regressions {
             let input = Input {
                 view: case.view,
+                event: Event::from_json(&case.event).ok(),
                 bytes: Bytes::from(case.event),
                 spec: None,
                 origin: Origin::Regression { dir: case.name },
@@ -243,20 +270,35 @@ impl Runner<'_> {
                 bytes: Bytes::from(case.bytes.clone()),
                 view,
                 spec: None,
+                event: Event::from_json(&case.bytes).ok(),
                 origin: Origin::Corpus {
                     file: case.label.clone(),
                 },
             };
             self.run_case(Phase::Corpus, input).await?;
         }
+        // With a corpus, every fourth random case mutates a real event instead of generating one.
+        let seeds: Vec<(&str, Event)> = plan
+            .corpus
+            .iter()
+            .filter_map(|c| Some((c.label.as_str(), Event::from_json(&c.bytes).ok()?)))
+            .collect();
         self.begin(Phase::Random, plan.cases);
         for index in 0..plan.cases {
-            let spec = sample(&plan.generator, GenConfig::case_seed(plan.seed, index));
-            self.run_case(
-                Phase::Random,
-                Input::from_spec(spec, Origin::Random { index }),
-            )
-            .await?;
+            let seed = GenConfig::case_seed(plan.seed, index);
+            let input = if !seeds.is_empty() && index % 4 == 3 {
+                let (label, event) = &seeds[(index / 4) as usize % seeds.len()];
+                Input::from_event(
+                    mutate(event, seed),
+                    Origin::Mutation {
+                        index,
+                        file: label.to_string(),
+                    },
+                )
+            } else {
+                Input::from_spec(sample(&plan.generator, seed), Origin::Random { index })
+            };
+            self.run_case(Phase::Random, input).await?;
         }
         Ok(())
     }
@@ -413,9 +455,16 @@ impl Runner<'_> {
                 group.flaky = minimal.flaky;
                 group.shrink = minimal.summary.clone();
                 group.depends_on = minimal.depends_on.clone();
-                if let Some(spec) = &minimal.spec {
-                    group.minimal_batch = Some(describe_batch(spec));
-                }
+                group.minimal_batch = match (&minimal.spec, &minimal.origin) {
+                    (Some(spec), _) => Some(describe_batch(spec)),
+                    (None, Origin::Corpus { file } | Origin::Mutation { file, .. }) => {
+                        Some(format!(
+                            "{} of the records of corpus event {file}",
+                            minimal.view.record_ids.len()
+                        ))
+                    }
+                    _ => None,
+                };
                 group.case = self.save(&group, phase, &minimal);
             }
             self.out.groups.push(group);
@@ -431,9 +480,12 @@ impl Runner<'_> {
         verdict: &Verdict,
         key: (CheckId, &String),
     ) -> Result<Minimal, Stop> {
-        let mut minimal = match (&input.spec, self.plan.shrink.enabled) {
-            (Some(spec), true) => {
-                shrink::shrink(self, spec.clone(), input, inv, verdict, key).await?
+        let mut minimal = match (&input.spec, &input.event, self.plan.shrink.enabled) {
+            (Some(spec), _, true) => {
+                shrink::shrink_spec(self, spec.clone(), input, inv, verdict, key).await
+            }
+            (None, Some(event), true) => {
+                shrink::shrink_event(self, event.clone(), input, inv, verdict, key).await
             }
             _ => Minimal::unshrunk(input, inv, verdict),
         };
@@ -442,6 +494,7 @@ impl Runner<'_> {
             bytes: minimal.bytes.clone(),
             view: minimal.view.clone(),
             spec: None,
+            event: None,
             origin: input.origin.clone(),
         };
         // A deadline or Ctrl-C here must not lose the case: save it, the main loop stops next.

@@ -8,12 +8,13 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bytes::Bytes;
+use firehose_generators::strategies::EventTree;
 use firehose_generators::wire::EventView;
-use firehose_generators::{BatchSpec, BatchTree, Dimension};
+use firehose_generators::{BatchSpec, BatchTree, Dimension, Event};
 use proptest::strategy::ValueTree;
 
 use super::groups::ShrinkSummary;
-use super::runner::{Input, Origin, Runner, Stop};
+use super::runner::{Input, Origin, Runner};
 use crate::contract::{CheckId, Verdict};
 use crate::events::RunEvent;
 use crate::invocation::Invocation;
@@ -47,20 +48,63 @@ impl Minimal {
     }
 }
 
-pub(super) async fn shrink(
+/// Shrink a generated batch with the bisecting [`BatchTree`].
+pub(super) async fn shrink_spec(
     runner: &mut Runner<'_>,
     spec: BatchSpec,
     input: &Input,
     inv: &Invocation,
     verdict: &Verdict,
     key: (CheckId, &String),
-) -> Result<Minimal, Stop> {
+) -> Minimal {
+    let origin = input.origin.clone();
+    drive(
+        runner,
+        BatchTree::new(spec),
+        |spec| Input::from_spec(spec, origin.clone()),
+        BatchTree::dependencies,
+        (input, inv, verdict),
+        key,
+    )
+    .await
+}
+
+/// Shrink an event no spec describes (a corpus event) by dropping records.
+pub(super) async fn shrink_event(
+    runner: &mut Runner<'_>,
+    event: Event,
+    input: &Input,
+    inv: &Invocation,
+    verdict: &Verdict,
+    key: (CheckId, &String),
+) -> Minimal {
+    let origin = input.origin.clone();
+    drive(
+        runner,
+        EventTree::new(event),
+        |event| Input::from_event(event, origin.clone()),
+        |_| BTreeSet::new(),
+        (input, inv, verdict),
+        key,
+    )
+    .await
+}
+
+/// The shrink loop, for any value tree whose values become inputs: `simplify` after a candidate
+/// that still fails, `complicate` after one that passes, within the budget.
+async fn drive<T: ValueTree>(
+    runner: &mut Runner<'_>,
+    mut tree: T,
+    to_input: impl Fn(T::Value) -> Input,
+    dependencies: impl Fn(&T) -> BTreeSet<Dimension>,
+    (input, inv, verdict): (&Input, &Invocation, &Verdict),
+    key: (CheckId, &String),
+) -> Minimal {
     let key = (key.0, key.1.clone());
     let budget = runner.plan.shrink;
     let started = Instant::now();
-    let from = (spec.records.len(), input.bytes.len());
+    let from = (input.view.record_ids.len(), input.bytes.len());
     let mut best = Minimal::unshrunk(input, inv, verdict);
-    let mut tree = BatchTree::new(spec);
     let mut steps = 0u64;
     let mut exhausted = false;
     let mut more = tree.simplify();
@@ -69,8 +113,7 @@ pub(super) async fn shrink(
             exhausted = true;
             break;
         }
-        let candidate = tree.current();
-        let attempt = Input::from_spec(candidate.clone(), input.origin.clone());
+        let attempt = to_input(tree.current());
         let (cinv, cverdict) = match runner.attempt(&attempt).await {
             Ok(r) => r,
             // Deadline or Ctrl-C: keep what we have; the main loop stops at its next case.
@@ -82,12 +125,12 @@ pub(super) async fn shrink(
         steps += 1;
         runner.sink.emit(RunEvent::Shrinking {
             step: steps,
-            records: candidate.records.len(),
+            records: attempt.view.record_ids.len(),
             bytes: attempt.bytes.len(),
         });
         if cverdict.key_counts.contains_key(&key) {
             best = Minimal {
-                spec: Some(candidate),
+                spec: attempt.spec.clone(),
                 bytes: attempt.bytes,
                 view: attempt.view,
                 inv: cinv,
@@ -110,6 +153,6 @@ pub(super) async fn shrink(
         steps,
         budget_exhausted: exhausted,
     });
-    best.depends_on = tree.dependencies();
-    Ok(best)
+    best.depends_on = dependencies(&tree);
+    best
 }

@@ -197,7 +197,7 @@ fn ndjson_record(b64: &str) -> Out {
     let Ok(raw) = STANDARD.decode(b64) else {
         return Out::Failed;
     };
-    let bytes = match sniff_compression(&raw) {
+    let bytes = match Compression::sniff(&raw) {
         Compression::None => raw,
         kind => match decompress(kind, &raw, MAX_RESPONSE_BYTES * 4) {
             Ok(b) => b,
@@ -260,17 +260,6 @@ fn cwl_lines(kind: &str, env: &Value) -> Out {
         return Out::Dropped;
     }
     Out::Ok(out)
-}
-
-/// gzip by its magic number; zlib by a valid header checksum.
-fn sniff_compression(b: &[u8]) -> Compression {
-    match b {
-        [0x1f, 0x8b, ..] => Compression::Gzip,
-        [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
-            Compression::Zlib
-        }
-        _ => Compression::None,
-    }
 }
 
 #[cfg(test)]

@@ -237,3 +237,63 @@ fn every_fixture_event_checks_against_builtin_ndjson() {
             .any(|n| n.as_str().unwrap().contains("normalised"))
     );
 }
+
+#[test]
+fn corpus_events_are_mutated_and_shrunk_by_dropping_records() {
+    use crate::support::serve;
+    use crate::zoo::{Animal, router};
+    let dir = temp_dir();
+    // The reference transformer handles every real sample and its mutations.
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--cases",
+            "24",
+            "--seed",
+            "5",
+            "--no-boundary",
+            "--corpus",
+            fixtures().to_str().unwrap(),
+            "--report-dir",
+            "R",
+            "--record-size",
+            "0..2KiB",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // A transformer that drops the last id: the corpus phase catches it, and the real event (no spec
+    // describes it) shrinks to a single record.
+    let server = serve(router());
+    let url = server.url(&Animal::DropsLastId.path());
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &url,
+            "--cases",
+            "0",
+            "--no-boundary",
+            "--no-regressions",
+            "--corpus",
+            fixtures().to_str().unwrap(),
+            "--report-dir",
+            "R2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R2"));
+    let f = &report["failures"][0];
+    assert_eq!(f["phase"], "corpus");
+    assert_eq!(f["shrink"]["to_records"], 1, "{f}");
+    assert!(
+        f["minimal_batch"]
+            .as_str()
+            .unwrap()
+            .contains("corpus event"),
+        "{f}"
+    );
+}
