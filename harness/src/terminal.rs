@@ -81,7 +81,12 @@ impl TerminalReporter {
                 CheckStatus::Warn => "warn",
                 CheckStatus::Skipped => "-",
             };
-            out.push_str(&format!("  {:<26} {:<8} {}\n", c.id, status, c.violations));
+            out.push_str(&format!(
+                "  {:<26} {:<8} {}\n",
+                c.id,
+                status,
+                format_count(c.violations)
+            ));
         }
         let r = &report.records;
         out.push_str(&format!(
@@ -106,8 +111,8 @@ impl TerminalReporter {
                 "\n  FAIL {} ({}) — {} violations in {} cases{}\n    {}\n",
                 f.check,
                 f.code,
-                f.count,
-                f.cases,
+                format_count(f.count),
+                format_count(f.cases),
                 if f.flaky {
                     " · FLAKY: the minimal case passed when re-run"
                 } else {

@@ -6,6 +6,7 @@
 mod check;
 mod generate;
 mod replay;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print generated events as NDJSON (one event per line).
     Generate(generate::GenerateArgs),
+    /// Run a scenario file: a command and its flags written down as TOML.
+    Run(run::RunArgs),
 }
 
 impl Cli {
@@ -53,6 +56,7 @@ impl Cli {
             Command::Replay(a) => replay::run(a),
             Command::Validate(a) => validate::run(a),
             Command::Generate(a) => generate::run(a),
+            Command::Run(a) => run::run(a),
         }
     }
 }

@@ -297,3 +297,28 @@ fn corpus_events_are_mutated_and_shrunk_by_dropping_records() {
         "{f}"
     );
 }
+
+#[test]
+fn scenario_files_run_like_the_command_line() {
+    let dir = temp_dir();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "command = \"check\"\ntarget = \"builtin:ndjson\"\ncases = 5\nseed = 2\nreport-dir = \"R\"\n[generators]\nsource = \"kinesis\"\n",
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["run", "s.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(read_report(&dir.path().join("R"))["seed"], "2");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "command = \"check\"\ntarget = \"builtin:ndjson\"\ncasez = 5\n",
+    )
+    .unwrap();
+    let out = run_in(dir.path(), &["run", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("casez") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}
