@@ -3,7 +3,6 @@ use std::time::SystemTime;
 
 use clap::Args;
 use firehose_generators::wire::load_corpus_dir;
-use tokio_util::sync::CancellationToken;
 
 use super::{GeneratorArgs, TargetArgs};
 use crate::conformance::{CheckPlan, CorpusCase, ShrinkBudget, run_check};
@@ -160,30 +159,27 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     let started = SystemTime::now();
     let rt = super::runtime()?;
     let mut reporter = TerminalReporter::new();
-    reporter.header("check", &target.describe(), Some(plan.seed));
     let outcome = rt.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-            }
-        });
+        let cancel = super::interrupt_token()?;
+        reporter.header("check", &target.describe(), Some(plan.seed));
         target.start().await?;
         let outcome = run_check(&plan, target.as_ref(), &mut reporter, cancel).await;
         target.shutdown().await;
-        Ok::<_, targets::TargetError>(outcome)
+        Ok::<_, CliError>(outcome)
     });
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             // Nothing ran; still leave a report behind for CI.
             let mut r = firehose_reports::Report::new("check", &target.describe());
-            r.exit_code = crate::exit_codes::TARGET_UNAVAILABLE;
+            r.exit_code = crate::errors::exit_code(&e);
             r.verdict = firehose_reports::Verdict::Fail;
-            r.notes.push(format!("{e}; {}", e.hint()));
+            r.notes.push(match e.hint() {
+                Some(hint) => format!("{e}; {hint}"),
+                None => e.to_string(),
+            });
             super::write_report(&r, &args.report_dir)?;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let report = report::check_report(&outcome, &plan, started);

@@ -264,6 +264,28 @@ pub fn write_report(
     Ok(())
 }
 
+/// A token cancelled on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when a job is cancelled).
+///
+/// The handlers are registered before this returns, so no signal between "the run started" and "the
+/// handler is listening" can kill the process without its report. Call it inside the runtime.
+pub fn interrupt_token() -> Result<tokio_util::sync::CancellationToken, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let token = tokio_util::sync::CancellationToken::new();
+    let register =
+        |kind| signal(kind).map_err(|e| CliError::Io(format!("cannot listen for signals: {e}")));
+    let mut interrupt = register(SignalKind::interrupt())?;
+    let mut terminate = register(SignalKind::terminate())?;
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        cancel.cancel();
+    });
+    Ok(token)
+}
+
 /// A multi-threaded runtime for one command.
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()

@@ -94,3 +94,48 @@ fn the_deadline_stops_a_hanging_target_and_keeps_the_report() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("deadline"));
     assert_eq!(read_report(&dir.path().join("R"))["exit_code"], 4);
 }
+
+#[test]
+fn ctrl_c_exits_130_and_writes_the_partial_report() {
+    let server = serve(router());
+    let dir = temp_dir();
+    let url = server.url(&Animal::Sleeps.path());
+    // The transformer answers every 5 s; interrupt while the first case waits.
+    let mut child = std::process::Command::new(crate::support::bin())
+        .args([
+            "check",
+            "--target",
+            &url,
+            "--cases",
+            "10",
+            "--no-boundary",
+            "--report-dir",
+            "R",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run has started (the seed line is printed first), then send SIGINT.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("seed"), "{first}");
+    let rc = interrupt(child.id());
+    assert_eq!(rc, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["exit_code"], 130);
+    assert_eq!(report["stopped_early"], "interrupted");
+}
+
+/// Send SIGINT as a terminal's Ctrl-C would.
+fn interrupt(pid: u32) -> i32 {
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .map(|s| if s.success() { 0 } else { 1 })
+        .unwrap_or(1)
+}
