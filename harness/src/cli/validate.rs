@@ -41,29 +41,7 @@ pub fn run(args: ValidateArgs) -> Result<i32, CliError> {
     let inv = Invocation::answered(None, Bytes::from(body), Duration::ZERO);
     let verdict = contract::check(&view, &inv, &checks);
 
-    let mut groups = Vec::new();
-    for ((check, fingerprint), count) in &verdict.key_counts {
-        let first = verdict
-            .violations
-            .iter()
-            .find(|v| v.check == *check && &v.fingerprint == fingerprint)
-            .expect("every key has an example")
-            .clone();
-        groups.push(crate::conformance::FailureGroup {
-            check: *check,
-            fingerprint: fingerprint.clone(),
-            severity: first.severity,
-            first,
-            count: *count,
-            cases: 1,
-            phase: Phase::Corpus,
-            case: None,
-            flaky: false,
-            shrink: None,
-            minimal_batch: None,
-            depends_on: Default::default(),
-        });
-    }
+    let groups = crate::conformance::FailureGroup::all_of(&verdict, Phase::Corpus);
     let mut r = firehose_reports::Report::new("validate", &args.response.display().to_string());
     r.started_at = report::timestamp(started);
     r.checks = report::check_results(&checks, &verdict.counts, &groups);

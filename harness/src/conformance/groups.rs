@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use firehose_generators::Dimension;
 
-use crate::contract::{CheckId, Severity, Violation};
+use crate::contract::{CheckId, Severity, Verdict, Violation};
 use crate::events::Phase;
 
 /// How a failing case was shrunk.
@@ -38,4 +38,43 @@ pub struct FailureGroup {
     /// "1 record: json, 65,537 bytes"
     pub minimal_batch: Option<String>,
     pub depends_on: BTreeSet<Dimension>,
+}
+
+impl FailureGroup {
+    /// A new group for the failure `(check, fingerprint)` of `verdict`, first seen in `phase`.
+    pub fn first_seen(verdict: &Verdict, check: CheckId, fingerprint: &str, phase: Phase) -> Self {
+        let first = verdict
+            .violations
+            .iter()
+            .find(|v| v.check == check && v.fingerprint == fingerprint)
+            .expect("every counted failure has an example")
+            .clone();
+        FailureGroup {
+            check,
+            fingerprint: fingerprint.to_string(),
+            severity: first.severity,
+            count: verdict
+                .key_counts
+                .get(&(check, fingerprint.to_string()))
+                .copied()
+                .unwrap_or(1),
+            first,
+            cases: 1,
+            phase,
+            case: None,
+            flaky: false,
+            shrink: None,
+            minimal_batch: None,
+            depends_on: BTreeSet::new(),
+        }
+    }
+
+    /// One group per distinct failure of a single verdict (for `validate`).
+    pub fn all_of(verdict: &Verdict, phase: Phase) -> Vec<Self> {
+        verdict
+            .key_counts
+            .keys()
+            .map(|(check, fp)| FailureGroup::first_seen(verdict, *check, fp, phase))
+            .collect()
+    }
 }

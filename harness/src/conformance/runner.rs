@@ -415,31 +415,13 @@ impl Runner<'_> {
                 g.cases += 1;
                 continue;
             }
-            let first = verdict
-                .violations
-                .iter()
-                .find(|v| v.check == *check && &v.fingerprint == fingerprint)
-                .expect("every key has an example")
-                .clone();
+            let mut group = FailureGroup::first_seen(verdict, *check, fingerprint, phase);
+            group.minimal_batch = input.spec.as_ref().map(describe_batch);
             self.sink.emit(RunEvent::NewFailure {
                 phase,
                 check: check.id(),
-                message: first.message.clone(),
+                message: group.first.message.clone(),
             });
-            let mut group = FailureGroup {
-                check: *check,
-                fingerprint: fingerprint.clone(),
-                severity: first.severity,
-                first,
-                count: *count,
-                cases: 1,
-                phase,
-                case: None,
-                flaky: false,
-                shrink: None,
-                minimal_batch: input.spec.as_ref().map(describe_batch),
-                depends_on: Default::default(),
-            };
             if group.severity == Severity::Error {
                 let minimal = self
                     .minimise(input, inv, verdict, (*check, fingerprint))
