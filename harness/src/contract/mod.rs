@@ -344,10 +344,11 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
         Some(Ok(items)) => items,
     };
 
-    // Input ids → batch index. Duplicate input ids (real samples have them) map to the first.
-    let mut expected: HashMap<&str, usize> = HashMap::with_capacity(event.record_ids.len());
+    // Input ids → batch indices. Firehose never repeats an id, but real samples do (`--corpus-raw`):
+    // an id sent twice may come back twice, each answer taking the next unanswered copy.
+    let mut expected: HashMap<&str, Vec<usize>> = HashMap::with_capacity(event.record_ids.len());
     for (i, id) in event.record_ids.iter().enumerate() {
-        expected.entry(id.as_str()).or_insert(i);
+        expected.entry(id.as_str()).or_default().push(i);
     }
     let mut seen = vec![false; event.record_ids.len()];
     let data_key = event.source.data_key();
@@ -385,8 +386,15 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
             );
             continue;
         };
-        let label = match expected.get(id) {
-            Some(&bi) => {
+        let batch_index = expected.get(id).map(|copies| {
+            copies
+                .iter()
+                .copied()
+                .find(|&i| !seen[i])
+                .unwrap_or(copies[0])
+        });
+        let label = match batch_index {
+            Some(bi) => {
                 if seen[bi] {
                     v.push(
                         checks,
@@ -420,7 +428,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                 format!("response record #{ri} (id {})", short_id(id))
             }
         };
-        let index = expected.get(id).copied().unwrap_or(ri);
+        let index = batch_index.unwrap_or(ri);
         check_record(r, id, index, &label, event.source, data_key, checks, v);
     }
 

@@ -243,3 +243,36 @@ fn determinism_compares_records_not_bytes() {
     );
     assert!(compare_answers(&a, &c).unwrap().message.contains("\"a\""));
 }
+
+#[test]
+fn ids_sent_twice_may_come_back_twice() {
+    let ev = event(&["a", "a", "b"]);
+    let ok = |id: &str| format!(r#"{{"recordId":"{id}","result":"Ok","data":"aGk="}}"#);
+    let both = answer(&format!(
+        r#"{{"records":[{},{},{}]}}"#,
+        ok("a"),
+        ok("a"),
+        ok("b")
+    ));
+    assert!(
+        check(&ev, &both, &CheckSet::default())
+            .violations
+            .is_empty()
+    );
+    let once = answer(&format!(r#"{{"records":[{},{}]}}"#, ok("a"), ok("b")));
+    assert_eq!(
+        failed_checks(&ev, &once, &CheckSet::default()),
+        ["no_missing_record_ids"]
+    );
+    let thrice = answer(&format!(
+        r#"{{"records":[{},{},{},{}]}}"#,
+        ok("a"),
+        ok("a"),
+        ok("a"),
+        ok("b")
+    ));
+    assert_eq!(
+        failed_checks(&ev, &thrice, &CheckSet::default()),
+        ["no_duplicate_record_ids"]
+    );
+}
