@@ -4,8 +4,9 @@
 //!   ([`SCHEMA_VERSION`]); `report.json` is this struct serialised.
 //! - [`histogram`] — [`LatencySummary`]: HDR percentiles plus the serialised histogram, so reports from
 //!   several machines merge exactly instead of averaging percentiles.
-//! - [`json`], [`junit`], [`markdown`] — one renderer per file, each writing to any `impl Write`.
-//! - [`write_all`] — the three files of `--report-dir` at once.
+//! - [`json`], [`junit`], [`markdown`], [`html`] — one renderer per file, each writing to any
+//!   `impl Write`.
+//! - [`write_all`] — the four files of `--report-dir` at once.
 //!
 //! ```
 //! use firehose_reports::{Report, Verdict};
@@ -17,6 +18,7 @@
 //! ```
 
 pub mod histogram;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -27,7 +29,7 @@ use std::path::Path;
 pub use histogram::{HistogramError, LatencySummary};
 pub use model::*;
 
-/// Write `report.json`, `junit.xml` and `summary.md` into `dir` (created if needed).
+/// Write `report.json`, `junit.xml`, `summary.md` and `report.html` into `dir` (created if needed).
 pub fn write_all(report: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, f: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
@@ -41,5 +43,6 @@ pub fn write_all(report: &Report, dir: &Path) -> std::io::Result<()> {
     write("report.json", &|b| json::write(report, b))?;
     write("junit.xml", &|b| junit::write(report, b))?;
     write("summary.md", &|b| markdown::write(report, b))?;
+    write("report.html", &|b| html::write(report, b))?;
     Ok(())
 }

@@ -146,6 +146,11 @@ fn builtin_ndjson_passes_and_writes_all_report_files() {
     let junit = std::fs::read_to_string(dir.path().join("R/junit.xml")).unwrap();
     assert!(junit.contains("no_missing_record_ids"));
     assert!(dir.path().join("R/summary.md").exists());
+    assert!(
+        std::fs::read_to_string(dir.path().join("R/report.html"))
+            .unwrap()
+            .contains("<svg")
+    );
     // The seed is always printed.
     assert!(String::from_utf8_lossy(&out.stderr).contains("seed 1"));
 }

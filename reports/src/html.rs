@@ -1,0 +1,361 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network) with the verdict,
+//! the checks, the failures and latency plots — something to attach to a pull request or a release.
+
+use std::io::Write;
+
+use plotters::prelude::*;
+
+use crate::{CheckStatus, LatencySummary, Report, Verdict};
+
+/// Escape text for HTML: ids and messages can hold `<`, `&` and quotes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const QUANTILES: [f64; 11] = [
+    0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999,
+];
+
+/// Position of a quantile on a "nines" axis: 90% → 1, 99% → 2, 99.9% → 3 (as HdrHistogram plots).
+fn nines(q: f64) -> f64 {
+    -(1.0 - q.min(0.9999)).log10()
+}
+
+/// An SVG chart of latency against percentile, one line per named summary.
+pub fn percentile_chart(series: &[(&str, &LatencySummary)]) -> Option<String> {
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .filter_map(|(name, s)| {
+            let h = s.histogram().ok()?;
+            (!h.is_empty()).then(|| {
+                let points = QUANTILES
+                    .iter()
+                    .map(|q| (nines(*q), h.value_at_quantile(*q) as f64 / 1000.0))
+                    .collect();
+                (*name, points)
+            })
+        })
+        .collect();
+    if curves.is_empty() {
+        return None;
+    }
+    let max_ms = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(0.001f64, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 320)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..4.2f64, 0f64..max_ms * 1.1)
+            .ok()?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency (ms)")
+            .x_labels(5)
+            .x_label_formatter(&|x| match x.round() as i64 {
+                0 => "0%".into(),
+                1 => "90%".into(),
+                2 => "99%".into(),
+                3 => "99.9%".into(),
+                _ => "99.99%".into(),
+            })
+            .draw()
+            .ok()?;
+        let colors = [
+            RGBColor(200, 60, 40),
+            RGBColor(40, 90, 200),
+            RGBColor(60, 150, 60),
+        ];
+        for (i, (name, points)) in curves.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .ok()?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+/// An SVG line chart of per-second values (throughput, p99 over time).
+pub fn time_chart(title: &str, unit: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Option<String> {
+    let points: Vec<&(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter()).collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let max_x = points.iter().map(|p| p.0).fold(1.0f64, f64::max);
+    let max_y = points.iter().map(|p| p.1).fold(0.001f64, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y * 1.1)
+            .ok()?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc(unit)
+            .draw()
+            .ok()?;
+        let colors = [
+            RGBColor(40, 90, 200),
+            RGBColor(200, 60, 40),
+            RGBColor(60, 150, 60),
+        ];
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .ok()?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        if series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .ok()?;
+        }
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.5em}.pass{color:#1a7f37}.fail{color:#cf222e}.warn{color:#9a6700}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:.92em}\
+th{background:#f6f8fa}code,pre{font-family:ui-monospace,monospace;font-size:.9em}\
+pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap}.note{background:#fff8c5;padding:6px 10px;margin:4px 0}";
+
+pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    let (class, verdict) = match report.verdict {
+        Verdict::Pass => ("pass", "PASS"),
+        Verdict::Fail => ("fail", "FAIL"),
+    };
+    write!(
+        out,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>firehose-harness {cmd}: {verdict}</title><style>{STYLE}</style></head><body>",
+        cmd = esc(&report.command)
+    )?;
+    write!(
+        out,
+        "<h1>firehose-harness {} · <span class=\"{class}\">{verdict}</span> (exit {})</h1>",
+        esc(&report.command),
+        report.exit_code
+    )?;
+    write!(
+        out,
+        "<table><tr><th>target</th><td><code>{}</code></td></tr>",
+        esc(&report.target)
+    )?;
+    if let Some(seed) = &report.seed {
+        write!(
+            out,
+            "<tr><th>seed</th><td><code>{}</code></td></tr>",
+            esc(seed)
+        )?;
+    }
+    write!(
+        out,
+        "<tr><th>started</th><td>{}</td></tr><tr><th>duration</th><td>{:.1} s</td></tr>",
+        esc(&report.started_at),
+        report.duration_ms as f64 / 1000.0
+    )?;
+    if let Some(g) = &report.generator {
+        write!(
+            out,
+            "<tr><th>generators</th><td><code>{}</code></td></tr>",
+            esc(g)
+        )?;
+    }
+    if let Some(why) = &report.stopped_early {
+        write!(out, "<tr><th>stopped early</th><td>{}</td></tr>", esc(why))?;
+    }
+    let r = &report.records;
+    write!(
+        out,
+        "<tr><th>records</th><td>{} sent · {} Ok · {} Dropped · {} ProcessingFailed</td></tr></table>",
+        r.sent, r.ok, r.dropped, r.processing_failed
+    )?;
+    if !report.phases.is_empty() {
+        write!(
+            out,
+            "<h2>Phases</h2><table><tr><th>phase</th><th>planned</th><th>run</th><th>failed</th></tr>"
+        )?;
+        for p in &report.phases {
+            write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.phase),
+                p.planned,
+                p.run,
+                p.failed
+            )?;
+        }
+        write!(out, "</table>")?;
+    }
+    write!(
+        out,
+        "<h2>Checks</h2><table><tr><th>check</th><th>code</th><th>status</th><th>violations</th><th>guards</th></tr>"
+    )?;
+    for c in &report.checks {
+        let (cls, status) = match c.status {
+            CheckStatus::Pass => ("pass", "pass"),
+            CheckStatus::Fail => ("fail", "FAIL"),
+            CheckStatus::Warn => ("warn", "warn"),
+            CheckStatus::Skipped => ("", "skipped"),
+        };
+        write!(
+            out,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"{cls}\">{status}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.id),
+            esc(&c.code),
+            c.violations,
+            esc(&c.summary)
+        )?;
+    }
+    write!(out, "</table>")?;
+    if !report.failures.is_empty() {
+        write!(out, "<h2>Failures</h2>")?;
+        for f in &report.failures {
+            write!(
+                out,
+                "<h3><code>{}</code> ({}) — {} violations in {} cases{}</h3><p>{}</p>",
+                esc(&f.check),
+                esc(&f.code),
+                f.count,
+                f.cases,
+                if f.flaky { " · flaky" } else { "" },
+                esc(&f.message)
+            )?;
+            if let Some(b) = &f.minimal_batch {
+                write!(out, "<p>minimal batch: {}</p>", esc(b))?;
+            }
+            if !f.depends_on.is_empty() {
+                let deps: Vec<String> = f
+                    .depends_on
+                    .iter()
+                    .map(|d| format!("{} (<code>{}</code>)", esc(&d.dimension), esc(&d.flag)))
+                    .collect();
+                write!(out, "<p>depends on: {}</p>", deps.join(", "))?;
+            }
+            if let Some(case) = &f.case {
+                write!(
+                    out,
+                    "<p>case folder: <a href=\"cases/{0}/\"><code>cases/{0}/</code></a> — <code>sh cases/{0}/reproduce.sh</code></p>",
+                    esc(case)
+                )?;
+            }
+        }
+    }
+    let mut charts: Vec<(&str, &LatencySummary)> = Vec::new();
+    if let Some(load) = &report.load {
+        charts.push(("response time (corrected)", &load.latency.response_time));
+        charts.push(("service time (uncorrected)", &load.latency.service_time));
+    } else if let Some(l) = &report.latency {
+        charts.push(("invocation time", l));
+    }
+    if let Some(svg) = percentile_chart(&charts) {
+        write!(out, "<h2>Latency</h2>{svg}")?;
+        if report.load.is_some() {
+            write!(
+                out,
+                "<p>Response time counts from when each invocation was <em>due</em>; service time from when it was actually sent. When the target stalls, sends queue up: service time hides that wait, response time shows what Firehose would experience.</p>"
+            )?;
+        }
+    }
+    if let Some(load) = &report.load {
+        let per_second = |f: &dyn Fn(&crate::Interval) -> f64| -> Vec<(f64, f64)> {
+            load.intervals
+                .iter()
+                .map(|i| (i.second as f64, f(i)))
+                .collect()
+        };
+        if let Some(svg) = time_chart(
+            "throughput",
+            "per second",
+            &[("invocations", per_second(&|i| i.invocations as f64))],
+        ) {
+            write!(out, "{svg}")?;
+        }
+        if let Some(svg) = time_chart(
+            "latency over time",
+            "ms",
+            &[
+                ("p50", per_second(&|i| i.p50 as f64 / 1000.0)),
+                ("p99", per_second(&|i| i.p99 as f64 / 1000.0)),
+            ],
+        ) {
+            write!(out, "{svg}")?;
+        }
+    }
+    for note in &report.notes {
+        write!(out, "<p class=\"note\">{}</p>", esc(note))?;
+    }
+    write!(
+        out,
+        "<p><small>{} {} · report schema {}</small></p></body></html>",
+        esc(&report.tool.name),
+        esc(&report.tool.version),
+        report.schema_version
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histogram::new_latency_histogram;
+
+    #[test]
+    fn escapes_and_plots() {
+        let mut r = Report::new("check", "http://x/<script>");
+        let mut h = new_latency_histogram();
+        for v in 1..1000u64 {
+            h.record(v * 10).unwrap();
+        }
+        r.latency = Some(LatencySummary::from_histogram(&h));
+        let mut out = Vec::new();
+        write(&r, &mut out).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(html.contains("http://x/&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("<svg"));
+    }
+}
