@@ -31,6 +31,15 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// How many lines of `stderr` are errors (`firehose-harness: …`), and none is a panic.
+pub fn error_lines(stderr: &str) -> usize {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("firehose-harness: "))
+        .count()
+}
+
 pub fn read_report(dir: &Path) -> Value {
     let bytes = std::fs::read(dir.join("report.json")).expect("report.json written");
     serde_json::from_slice(&bytes).expect("report.json is JSON")
