@@ -79,7 +79,20 @@ pub fn rust_transformer() -> &'static Path {
     BIN.get_or_init(|| {
         locked("rust-transformer-build", || {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = Command::new(cargo)
+            let mut cmd = Command::new(cargo);
+            // Cargo describes the package under test in CARGO_* variables (CARGO_MANIFEST_DIR, …);
+            // some build scripts (ring's) track them, so passing them on would rebuild half the
+            // dependency tree instead of linking one binary.
+            for (k, _) in std::env::vars_os() {
+                let k = k.to_string_lossy();
+                let keep = ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_"]
+                    .iter()
+                    .any(|p| k.starts_with(p));
+                if (k.starts_with("CARGO_") && !keep) || k == "OUT_DIR" {
+                    cmd.env_remove(k.as_ref());
+                }
+            }
+            let out = cmd
                 .args([
                     "build",
                     "--workspace",
