@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::error::EmulatorError;
 use super::pool::{Emulator, error_body};
+use super::queue::ErrorReport;
 use super::routes;
 use crate::invocation::{Invocation, Outcome};
 
@@ -143,7 +144,7 @@ fn unavailable(e: &EmulatorError) -> Response {
 /// Read a runtime's `/error` or `/init/error` post leniently: `errorType` from the body, else the
 /// optional `Lambda-Runtime-Function-Error-Type` header, else `Unhandled`; the body kept when it is
 /// a JSON object (it is what the Invoke API returns), else wrapped in one.
-pub fn error_report(body: &[u8], headers: &HeaderMap) -> (Bytes, String, Option<String>) {
+pub fn error_report(body: &[u8], headers: &HeaderMap) -> ErrorReport {
     let object = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Some(m),
         _ => None,
@@ -174,7 +175,11 @@ pub fn error_report(body: &[u8], headers: &HeaderMap) -> (Bytes, String, Option<
         Some(_) => Bytes::copy_from_slice(body),
         None => error_body(&error_type, message.as_deref().unwrap_or("")),
     };
-    (body, error_type, message)
+    ErrorReport {
+        body,
+        error_type,
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -184,24 +189,30 @@ mod tests {
     #[test]
     fn error_reports_are_read_from_body_then_header() {
         let mut headers = HeaderMap::new();
-        let (body, ty, msg) = error_report(
+        let r = error_report(
             br#"{"errorMessage":"boom","errorType":"ValueError","requestId":"x","stackTrace":[]}"#,
             &headers,
         );
-        assert_eq!((ty.as_str(), msg.as_deref()), ("ValueError", Some("boom")));
-        assert!(body.starts_with(b"{\"errorMessage\""));
+        assert_eq!(
+            (r.error_type.as_str(), r.message.as_deref()),
+            ("ValueError", Some("boom"))
+        );
+        assert!(r.body.starts_with(b"{\"errorMessage\""));
         headers.insert(
             routes::FUNCTION_ERROR_TYPE,
             HeaderValue::from_static("unhandled"),
         );
-        let (_, ty, msg) = error_report(br#"{"errorMessage":"x"}"#, &headers);
-        assert_eq!((ty.as_str(), msg.as_deref()), ("unhandled", Some("x")));
-        let (body, ty, msg) = error_report(b"plain words", &HeaderMap::new());
+        let r = error_report(br#"{"errorMessage":"x"}"#, &headers);
         assert_eq!(
-            (ty.as_str(), msg.as_deref()),
+            (r.error_type.as_str(), r.message.as_deref()),
+            ("unhandled", Some("x"))
+        );
+        let r = error_report(b"plain words", &HeaderMap::new());
+        assert_eq!(
+            (r.error_type.as_str(), r.message.as_deref()),
             ("Unhandled", Some("plain words"))
         );
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["errorMessage"], "plain words");
     }
 

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use super::error::RuntimeApiError;
 use super::front::Front;
 use super::instance::Shared;
-use super::queue::Reply;
+use super::queue::{ErrorReport, Reply};
 use super::routes;
 use crate::invocation::BODY_READ_CAP;
 
@@ -103,6 +103,18 @@ pub async fn response(
     match instance.answer(&request_id, reply) {
         // The invocation still gets the body, so the contract can say by how much it is too large.
         Ok(()) if too_large => RuntimeApiError::RequestEntityTooLarge.into_response(),
+        other => acknowledge(other),
+    }
+}
+
+/// Read an `/error` or `/init/error` post, `None` when the body could not be read.
+async fn read_error_report(headers: &HeaderMap, body: Body) -> Option<ErrorReport> {
+    let body = read_capped(body, ERROR_BODY_CAP).await.ok()?;
+    Some(super::front::error_report(&body.bytes, headers))
+}
+
+fn acknowledge(result: Result<(), RuntimeApiError>) -> Response {
+    match result {
         Ok(()) => accepted(),
         Err(e) => e.into_response(),
     }
@@ -114,20 +126,9 @@ pub async fn error(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(body) = read_capped(body, ERROR_BODY_CAP).await else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let (body, error_type, message) = super::front::error_report(&body.bytes, &headers);
-    match instance.answer(
-        &request_id,
-        Reply::Error {
-            body,
-            error_type,
-            message,
-        },
-    ) {
-        Ok(()) => accepted(),
-        Err(e) => e.into_response(),
+    match read_error_report(&headers, body).await {
+        Some(report) => acknowledge(instance.answer(&request_id, Reply::Error(report))),
+        None => StatusCode::BAD_REQUEST.into_response(),
     }
 }
 
@@ -136,17 +137,9 @@ pub async fn init_error(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(body) = read_capped(body, ERROR_BODY_CAP).await else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let (body, error_type, message) = super::front::error_report(&body.bytes, &headers);
-    match instance.init_error(Reply::InitError {
-        body,
-        error_type,
-        message,
-    }) {
-        Ok(()) => accepted(),
-        Err(e) => e.into_response(),
+    match read_error_report(&headers, body).await {
+        Some(report) => acknowledge(instance.init_error(Reply::InitError(report))),
+        None => StatusCode::BAD_REQUEST.into_response(),
     }
 }
 

@@ -45,6 +45,7 @@ pub struct Shared {
     pub version: String,
     pub memory_mb: u64,
     pub pid: u32,
+    status: process::ProcStatus,
     slot: Mutex<Slot>,
     wake: Notify,
     closed: CancellationToken,
@@ -121,21 +122,17 @@ impl Shared {
     /// `POST /init/error`.
     pub fn init_error(&self, reply: Reply) -> Result<(), RuntimeApiError> {
         let waiting = self.slot().init_error()?;
-        if let Reply::InitError {
-            error_type,
-            message,
-            ..
-        } = &reply
-        {
+        if let Reply::InitError(report) = &reply {
             // One line for the command's error; the whole report is in the function's log.
-            let first_line = message
+            let first_line = report
+                .message
                 .as_deref()
                 .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
                 .unwrap_or("")
                 .trim()
                 .to_string();
             let failure = EmulatorError::InitFailed {
-                error_type: error_type.clone(),
+                error_type: report.error_type.clone(),
                 message: first_line,
             };
             self.ready.send_replace(Readiness::Failed(failure));
@@ -200,6 +197,7 @@ impl Instance {
             version: spec.version(),
             memory_mb: spec.memory_mb(),
             pid,
+            status: process::ProcStatus::open(pid),
             slot: Mutex::new(Slot::default()),
             wake: Notify::new(),
             closed: CancellationToken::new(),
@@ -298,7 +296,7 @@ impl Instance {
         ran: Option<Duration>,
         init: Option<Duration>,
     ) -> String {
-        let memory = process::max_memory_mb(self.shared.pid);
+        let memory = self.shared.status.max_memory_mb();
         let mut state = self.shared.capture.drain();
         if let Some(note) = note {
             state.log.push_str(note);

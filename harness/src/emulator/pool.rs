@@ -19,7 +19,7 @@ use super::error::EmulatorError;
 use super::function::FunctionSpec;
 use super::ids;
 use super::instance::{Instance, deadline_ms};
-use super::queue::{Finished, Pending, Reply};
+use super::queue::{ErrorReport, Finished, Pending, Reply};
 use crate::invocation::{FunctionError, Invocation};
 
 /// Lambda's limit on a function's init phase: a started instance that has not asked for an event
@@ -52,6 +52,34 @@ pub struct PoolStats {
 impl PoolStats {
     pub fn init_mean(&self) -> Option<Duration> {
         (self.inits > 0).then(|| self.init_total / self.inits as u32)
+    }
+
+    /// One line for a report: "instances: 2 cold starts (init 140 ms mean, 180 ms max), at most
+    /// 1 of 1 busy at once, 1 killed after a timeout".
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "instances: {} cold start{}",
+            self.cold_starts,
+            if self.cold_starts == 1 { "" } else { "s" }
+        );
+        if let Some(mean) = self.init_mean() {
+            s.push_str(&format!(
+                " (init {:.0} ms mean, {:.0} ms max)",
+                mean.as_secs_f64() * 1000.0,
+                self.init_max.as_secs_f64() * 1000.0
+            ));
+        }
+        s.push_str(&format!(
+            ", at most {} of {} busy at once",
+            self.peak_busy, self.limit
+        ));
+        if self.timeouts > 0 {
+            s.push_str(&format!(", {} killed after a timeout", self.timeouts));
+        }
+        if self.crashes > 0 {
+            s.push_str(&format!(", {} crashed", self.crashes));
+        }
+        s
     }
 }
 
@@ -381,6 +409,16 @@ fn timed_out(start: Instant, timeout: Duration, request_id: Option<&str>) -> Inv
     inv
 }
 
+/// An invocation that ended in the error a runtime reported.
+fn function_error(report: ErrorReport, elapsed: Duration) -> Invocation {
+    let mut inv = Invocation::answered(None, report.body, elapsed);
+    inv.function_error = Some(FunctionError {
+        kind: report.error_type,
+        message: report.message,
+    });
+    inv
+}
+
 /// The invocation an instance's reply makes, whether the instance must go, and a line for the log.
 fn conclude(
     instance: &Instance,
@@ -405,30 +443,17 @@ fn conclude(
             inv.body_truncated = truncated;
             (inv, None, note)
         }
-        Reply::Error {
-            body,
-            error_type,
-            message,
-        } => {
-            let mut inv = Invocation::answered(None, body, elapsed);
-            inv.function_error = Some(FunctionError {
-                kind: error_type,
-                message,
-            });
-            (inv, None, None)
-        }
-        Reply::InitError {
-            body,
-            error_type,
-            message,
-        } => {
-            let note = format!("INIT_REPORT Status: error\tError Type: {error_type}");
-            let mut inv = Invocation::answered(None, body, elapsed);
-            inv.function_error = Some(FunctionError {
-                kind: error_type,
-                message,
-            });
-            (inv, Some(Retire::Crash), Some(note))
+        Reply::Error(report) => (function_error(report, elapsed), None, None),
+        Reply::InitError(report) => {
+            let note = format!(
+                "INIT_REPORT Status: error\tError Type: {}",
+                report.error_type
+            );
+            (
+                function_error(report, elapsed),
+                Some(Retire::Crash),
+                Some(note),
+            )
         }
         Reply::Exited { .. } if instance.was_killed() => {
             let inv = Invocation::broken("the emulator shut down during the invocation", elapsed);
@@ -497,6 +522,19 @@ mod tests {
         assert_eq!(
             (s.cold_starts, s.running, s.busy, s.timeouts, s.crashes),
             (2, 0, 0, 1, 1)
+        );
+    }
+
+    #[test]
+    fn the_summary_reads_as_a_sentence() {
+        let mut p = PoolState::new(2);
+        assert_eq!(p.checkout(), Checkout::Start);
+        p.started();
+        p.initialised(Duration::from_millis(120));
+        p.retire(Retire::Timeout);
+        assert_eq!(
+            p.stats().summary(),
+            "instances: 1 cold start (init 120 ms mean, 120 ms max), at most 1 of 2 busy at once, 1 killed after a timeout"
         );
     }
 

@@ -90,18 +90,32 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Peak resident memory of `pid` in MB (`VmHWM`), Lambda's "Max Memory Used".
-pub fn max_memory_mb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb.div_ceil(1024))
+/// A process's `/proc/PID/status`, kept open: reading it again costs only the kernel's rendering
+/// of the file, not a path lookup, on every invocation's REPORT line.
+pub struct ProcStatus(Option<std::fs::File>);
+
+impl ProcStatus {
+    pub fn open(pid: u32) -> Self {
+        ProcStatus(std::fs::File::open(format!("/proc/{pid}/status")).ok())
+    }
+
+    /// Peak resident memory in MB (`VmHWM`), Lambda's "Max Memory Used"; `None` once the process
+    /// is gone.
+    pub fn max_memory_mb(&self) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 4096];
+        let n = self.0.as_ref()?.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line
+            .trim_start_matches("VmHWM:")
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb.div_ceil(1024))
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +144,8 @@ mod tests {
 
     #[test]
     fn reads_our_own_peak_memory() {
-        let mb = max_memory_mb(std::process::id()).expect("/proc/self/status");
-        assert!(mb >= 1);
+        let status = ProcStatus::open(std::process::id());
+        assert!(status.max_memory_mb().expect("/proc/self/status") >= 1);
+        assert_eq!(ProcStatus::open(u32::MAX).max_memory_mb(), None);
     }
 }

@@ -52,20 +52,21 @@ pub enum Reply {
         size: usize,
         truncated: bool,
     },
-    /// `/error`: the body as posted, and the `errorType`/`errorMessage` read from it.
-    Error {
-        body: Bytes,
-        error_type: String,
-        message: Option<String>,
-    },
+    /// `/error`.
+    Error(ErrorReport),
     /// `/init/error` while this invocation's cold start was under way.
-    InitError {
-        body: Bytes,
-        error_type: String,
-        message: Option<String>,
-    },
+    InitError(ErrorReport),
     /// The process died first.
     Exited { status: String },
+}
+
+/// A runtime's `/error` or `/init/error` post: the body as posted (or a JSON object wrapping it),
+/// and the `errorType`/`errorMessage` read from it.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub body: Bytes,
+    pub error_type: String,
+    pub message: Option<String>,
 }
 
 /// What `/next` should do.

@@ -11,7 +11,7 @@ use firehose_harness::targets::{self, Target, TargetOptions, TargetSpec};
 use serde_json::json;
 
 use crate::runtimes::{Barrier, awslambdaric_target, python_example, python_fixtures, rust_target};
-use crate::support::{describe, failing_checks, read_report, run_in, temp_dir};
+use crate::support::{check_in, describe, failing_checks, read_report, run_in, temp_dir};
 
 /// Small batches keep the Python runs quick; the generators' own tests cover sizes.
 const NARROW: &[&str] = &[
@@ -59,21 +59,10 @@ fn check_python(
     let env = pythonpath(&python_fixtures());
     let state = format!("STATE_DIR={}", dir.path().display());
     let mut args = vec![
-        "check",
-        "--target",
-        &target,
-        "--env",
-        &env,
-        "--env",
-        &state,
-        "--seed",
-        "5",
-        "--report-dir",
-        "R",
+        "check", "--target", &target, "--env", &env, "--env", &state, "--seed", "5",
     ];
     args.extend_from_slice(extra);
-    let out = run_in(dir.path(), &args);
-    let report = read_report(&dir.path().join("R"));
+    let (report, out) = check_in(dir.path(), &args);
     (report, out, dir)
 }
 

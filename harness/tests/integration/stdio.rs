@@ -1,13 +1,12 @@
 //! Issue 4: `stdio:` runs one process per invocation — event on stdin, response on stdout.
 
 use crate::runtimes::stdio_target;
-use crate::support::{describe, failing_checks, read_report, run_in, temp_dir};
+use crate::support::{check_in, describe, failing_checks, run_in, temp_dir};
 
 fn check(
     mode: &str,
     extra: &[&str],
 ) -> (serde_json::Value, std::process::Output, tempfile::TempDir) {
-    let dir = temp_dir();
     let target = stdio_target(mode);
     let mut args = vec![
         "check",
@@ -15,8 +14,6 @@ fn check(
         &target,
         "--seed",
         "9",
-        "--report-dir",
-        "R",
         "--no-regressions",
         "--records",
         "1..10",
@@ -25,8 +22,8 @@ fn check(
         "--no-boundary",
     ];
     args.extend_from_slice(extra);
-    let out = run_in(dir.path(), &args);
-    let report = read_report(&dir.path().join("R"));
+    let dir = temp_dir();
+    let (report, out) = check_in(dir.path(), &args);
     (report, out, dir)
 }
 

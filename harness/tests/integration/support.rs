@@ -31,6 +31,15 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// `firehose-harness check ARGS --report-dir R` in `cwd`: the report and the output (case folders
+/// are under `cwd/R/cases`).
+pub fn check_in(cwd: &Path, args: &[&str]) -> (Value, Output) {
+    let mut all = args.to_vec();
+    all.extend(["--report-dir", "R"]);
+    let out = run_in(cwd, &all);
+    (read_report(&cwd.join("R")), out)
+}
+
 /// How many lines of `stderr` are errors (`firehose-harness: …`), and none is a panic.
 pub fn error_lines(stderr: &str) -> usize {
     assert!(!stderr.contains("panicked"), "{stderr}");
