@@ -347,3 +347,59 @@ fn a_missing_binary_is_exit_4_with_one_clear_line() {
     let out = run_in(dir.path(), &["check", "--target", "exec:'unbalanced"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_api_answers_protocol_mistakes_with_the_real_status_codes() {
+    let probe = python_fixtures().join("protocol_probe.py");
+    let spec = TargetSpec::parse(&format!("exec:python3 {}", probe.display())).unwrap();
+    let target = targets::build(&spec, &TargetOptions::default()).unwrap();
+    target.start().await.expect("the probe starts");
+    let answer = |inv: firehose_harness::invocation::Invocation| -> serde_json::Value {
+        assert!(inv.function_error.is_none(), "{:?}", inv.logs);
+        serde_json::from_slice(&inv.body).unwrap()
+    };
+    let limit = Duration::from_secs(20);
+    let first = answer(target.invoke(event(1), limit).await.unwrap());
+    assert_eq!(first["response_before_next"], 403);
+    assert_eq!(first["wrong_id"], 400);
+    let h = &first["next_headers"];
+    assert_eq!(h["content-type"], "application/json");
+    assert!(
+        h["lambda-runtime-invoked-function-arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:lambda:")
+    );
+    assert!(
+        h["lambda-runtime-trace-id"]
+            .as_str()
+            .unwrap()
+            .starts_with("Root=1-")
+    );
+    // A real epoch deadline, about the invocation's timeout ahead of the moment of delivery.
+    let deadline: i64 = h["lambda-runtime-deadline-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = first["now_ms"].as_i64().unwrap();
+    assert!(
+        deadline > now && deadline <= now + 20_000,
+        "{deadline} vs {now}"
+    );
+    let second = answer(target.invoke(event(1), limit).await.unwrap());
+    assert_eq!(second["answered_twice"], 400);
+    assert_eq!(second["init_error_after_init"], 403);
+    // Over the limit: the runtime gets 413, the harness keeps the body to measure it.
+    let third = target.invoke(event(1), limit).await.unwrap();
+    assert!(third.body.len() > 6 * 1024 * 1024 + 100);
+    assert!(
+        third
+            .logs
+            .unwrap()
+            .contains("exceeded maximum allowed payload size")
+    );
+    let fourth = answer(target.invoke(event(1), limit).await.unwrap());
+    assert_eq!(fourth["too_large"], 413);
+    target.shutdown().await;
+}
