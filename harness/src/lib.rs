@@ -12,6 +12,7 @@
 //! - [`cli`] — clap types → checked plans; the only place that knows about flags.
 //! - [`values`] — the value grammar (durations, sizes, ranges, rates, stages).
 //! - [`targets`] — the [`targets::Target`] trait and one file per scheme.
+//! - [`emulator`] — an embedded Lambda Runtime API that runs real functions (`exec:`, `emulate`).
 //! - [`invocation`] — [`invocation::Invocation`], what one call produced.
 //! - [`contract`] — the oracle: `(event, invocation) → Verdict`.
 //! - [`conformance`] — `check`: phases, shrinking, case folders, regressions.
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod conformance;
 pub mod contract;
+pub mod emulator;
 pub mod errors;
 pub mod events;
 pub mod exit_codes;

@@ -163,7 +163,11 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         let cancel = super::interrupt_token()?;
         reporter.header("check", &target.describe(), Some(plan.seed));
         target.start().await?;
-        let outcome = run_check(&plan, target.as_ref(), &mut reporter, cancel).await;
+        let mut outcome = run_check(&plan, target.as_ref(), &mut reporter, cancel).await;
+        // Cold starts, init durations, crashes of the instances an exec: target ran.
+        if let Some(stats) = target.pool_stats() {
+            outcome.notes.push(stats.summary());
+        }
         target.shutdown().await;
         Ok::<_, CliError>(outcome)
     });

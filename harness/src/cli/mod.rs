@@ -4,6 +4,7 @@
 //! [`CliError::Usage`], exit 2), builds the target, and calls the engine with the terminal reporter.
 
 mod check;
+mod emulate;
 mod generate;
 mod replay;
 mod run;
@@ -46,6 +47,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Run a scenario file: a command and its flags written down as TOML.
     Run(run::RunArgs),
+    /// Serve the Lambda Invoke API in front of any Lambda runtime: emulate [--listen ADDR] -- COMMAND...
+    Emulate(emulate::EmulateArgs),
 }
 
 impl Cli {
@@ -57,6 +60,7 @@ impl Cli {
             Command::Validate(a) => validate::run(a),
             Command::Generate(a) => generate::run(a),
             Command::Run(a) => run::run(a),
+            Command::Emulate(a) => emulate::run(a),
         }
     }
 }
@@ -177,7 +181,7 @@ impl GeneratorArgs {
 /// Where to send events (shared by every command that invokes).
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// builtin:NAME, http(s)://URL, invoke+http://HOST:PORT[/FUNCTION].
+    /// builtin:NAME, http(s)://URL, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND.
     #[arg(long, short = 't', value_name = "TARGET")]
     pub target: String,
     /// Extra request header 'Name: value' (repeatable), e.g. an auth token.

@@ -5,14 +5,18 @@
 //! | `builtin:NAME` | [`builtin`] | a reference transformer compiled into the binary |
 //! | `http://`, `https://` | [`http`] | POST the event, the body is the response |
 //! | `invoke+http://HOST:PORT[/FUNCTION]` | [`http`] | a Lambda Invoke-API endpoint (RIE, SAM, `emulate`) |
+//! | `exec:COMMAND` | [`exec`] | the unmodified Lambda function against the embedded Runtime API |
+//! | `stdio:COMMAND` | [`stdio`] | one process per invocation: event on stdin, response on stdout |
 //!
 //! A target says *what happened* ([`Invocation`]); judging it is the contract's job. An `Err` from
 //! [`Target::invoke`] means the target could not be reached at all (nothing to judge, exit code 4);
 //! everything after the request left — timeouts, resets, garbage — is an `Ok(Invocation)`.
 
 pub mod builtin;
+pub mod exec;
 pub mod http;
 mod spec;
+pub mod stdio;
 
 use std::time::Duration;
 
@@ -21,6 +25,7 @@ use bytes::Bytes;
 
 pub use spec::{TargetOptions, TargetSpec};
 
+pub use crate::emulator::PoolStats;
 use crate::invocation::Invocation;
 
 /// Why a target could not be used at all.
@@ -30,6 +35,9 @@ pub enum TargetError {
     Unreachable { target: String, reason: String },
     #[error("cannot start {target}: {reason}")]
     Start { target: String, reason: String },
+    /// The function started but failed to initialise (its own error, e.g. a missing setting).
+    #[error("cannot start {target}: {reason}")]
+    Init { target: String, reason: String },
 }
 
 impl TargetError {
@@ -41,6 +49,9 @@ impl TargetError {
             }
             TargetError::Start { .. } => {
                 "check the command, its working directory and its permissions"
+            }
+            TargetError::Init { .. } => {
+                "run the command by hand to see the whole error; --env K=V passes configuration"
             }
         }
     }
@@ -66,6 +77,12 @@ pub trait Target: Send + Sync {
         None
     }
 
+    /// The instances behind the target (cold starts, init durations, crashes), where it runs its
+    /// own (`exec:`). Default: none.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+
     /// Stop whatever `start` started. Default: nothing.
     async fn shutdown(&self) {}
 }
@@ -80,5 +97,7 @@ pub fn build(spec: &TargetSpec, options: &TargetOptions) -> Result<Box<dyn Targe
             function,
             options,
         )?)),
+        TargetSpec::Exec(command) => Ok(Box::new(exec::ExecTarget::new(command, options))),
+        TargetSpec::Stdio(command) => Ok(Box::new(stdio::StdioTarget::new(command, options))),
     }
 }

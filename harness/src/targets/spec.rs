@@ -1,6 +1,7 @@
 //! Parsing `--target` strings. Unknown schemes are a usage error (exit 2) with the list of known ones.
 
 use super::builtin::BuiltinKind;
+use crate::emulator::CommandLine;
 
 /// A parsed `--target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,10 @@ pub enum TargetSpec {
         base: String,
         function: String,
     },
+    /// `exec:COMMAND`: a Lambda function run against the embedded Runtime API.
+    Exec(CommandLine),
+    /// `stdio:COMMAND`: one process per invocation.
+    Stdio(CommandLine),
 }
 
 /// Options every networked or process target may use.
@@ -28,7 +33,7 @@ pub struct TargetOptions {
     pub instances: Option<usize>,
 }
 
-pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION]";
+pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND";
 
 impl TargetSpec {
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
@@ -60,11 +65,19 @@ impl TargetSpec {
             reqwest::Url::parse(&base).map_err(|e| format!("`{s}` is not a valid address: {e}"))?;
             return Ok(TargetSpec::InvokeHttp { base, function });
         }
+        if let Some(command) = s.strip_prefix("exec:") {
+            return CommandLine::parse(command)
+                .map(TargetSpec::Exec)
+                .map_err(|e| format!("exec: {e}"));
+        }
+        if let Some(command) = s.strip_prefix("stdio:") {
+            return CommandLine::parse(command)
+                .map(TargetSpec::Stdio)
+                .map_err(|e| format!("stdio: {e}"));
+        }
         for (scheme, when) in [
             ("lambda:", "real AWS Lambda"),
             ("image:", "Lambda container images"),
-            ("exec:", "local Lambda functions"),
-            ("stdio:", "stdin/stdout transformers"),
         ] {
             if s.starts_with(scheme) {
                 return Err(format!(
@@ -115,5 +128,19 @@ mod tests {
                 .contains("ndjson")
         );
         assert!(TargetSpec::parse("http://").is_err());
+        assert_eq!(
+            TargetSpec::parse("exec:python3 -m awslambdaric 'app.handler'").unwrap(),
+            TargetSpec::Exec(CommandLine::parse("python3 -m awslambdaric app.handler").unwrap())
+        );
+        assert!(matches!(
+            TargetSpec::parse("stdio:./t.sh").unwrap(),
+            TargetSpec::Stdio(_)
+        ));
+        assert!(TargetSpec::parse("exec:").unwrap_err().contains("empty"));
+        assert!(
+            TargetSpec::parse("stdio:'open")
+                .unwrap_err()
+                .contains("quote")
+        );
     }
 }

@@ -2,8 +2,12 @@
 //! real HTTP servers on 127.0.0.1.
 
 mod cli_basics;
+mod emulate;
+mod exec;
 mod generators_zoo;
 mod hostile;
+mod runtimes;
 mod spine;
+mod stdio;
 mod support;
 mod zoo;

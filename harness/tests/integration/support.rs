@@ -31,6 +31,24 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// `firehose-harness check ARGS --report-dir R` in `cwd`: the report and the output (case folders
+/// are under `cwd/R/cases`).
+pub fn check_in(cwd: &Path, args: &[&str]) -> (Value, Output) {
+    let mut all = args.to_vec();
+    all.extend(["--report-dir", "R"]);
+    let out = run_in(cwd, &all);
+    (read_report(&cwd.join("R")), out)
+}
+
+/// How many lines of `stderr` are errors (`firehose-harness: …`), and none is a panic.
+pub fn error_lines(stderr: &str) -> usize {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("firehose-harness: "))
+        .count()
+}
+
 pub fn read_report(dir: &Path) -> Value {
     let bytes = std::fs::read(dir.join("report.json")).expect("report.json written");
     serde_json::from_slice(&bytes).expect("report.json is JSON")

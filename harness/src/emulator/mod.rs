@@ -1,0 +1,49 @@
+//! An embedded Lambda Runtime API: real function processes, run the way Lambda runs them.
+//!
+//! ```text
+//! Emulator::invoke(event) ──► pool (≤ N instances, FIFO queue beyond) ──► Instance
+//!                                                                         │  its own 127.0.0.1:port
+//!   Invocation ◄── reply slot ◄── /response | /error | /init/error | exit ◄┘  GET /next ← the runtime
+//! ```
+//!
+//! - [`pool`] — [`Emulator`]: on-demand instances, cold starts, timeouts, crashes; [`PoolStats`].
+//! - [`instance`] — one process plus the Runtime API endpoint only it polls, and its exit watcher.
+//! - [`queue`] — one instance's protocol state: inbox, event in flight, reply slot; 400/403 rules.
+//! - [`routes`] — the route tables (Runtime API, Invoke API) and every protocol header.
+//! - [`handlers`] — thin HTTP handlers; [`front`] — the Invoke API `emulate` serves.
+//! - [`function`] — the command line and the environment a runtime expects.
+//! - [`process`] — process groups, exit descriptions, peak memory; [`logs`] — per-invocation logs.
+//! - [`error`] — protocol errors (with the Runtime API's statuses) and start failures (with hints).
+//!
+//! Used by the `exec:` target (`targets/exec.rs`) and the `emulate` command.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), firehose_harness::emulator::EmulatorError> {
+//! use firehose_harness::emulator::{CommandLine, Emulator, EmulatorConfig, FunctionSpec};
+//! let spec = FunctionSpec::new(CommandLine::parse("./target/debug/bootstrap").unwrap());
+//! let emulator = Emulator::new(spec, EmulatorConfig::default());
+//! emulator.warm().await?; // fails fast on a bad command or an init error
+//! let inv = emulator
+//!     .invoke(bytes::Bytes::from_static(br#"{"records":[]}"#), std::time::Duration::from_secs(3))
+//!     .await?;
+//! println!("{:?} in {:?}, cold start {:?}", inv.outcome, inv.elapsed, inv.init_duration);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod front;
+pub mod function;
+mod handlers;
+mod ids;
+pub mod instance;
+pub mod logs;
+pub mod pool;
+pub mod process;
+pub mod queue;
+pub mod routes;
+
+pub use error::{EmulatorError, RuntimeApiError};
+pub use front::Front;
+pub use function::{CommandLine, FunctionSpec};
+pub use pool::{Emulator, EmulatorConfig, PoolStats};

@@ -1,0 +1,551 @@
+//! The pool of function instances, run like Lambda runs an on-demand function: at most `limit`
+//! instances, each serving one invocation at a time; a new one starts (a cold start) only when
+//! every running one is busy; an instance that timed out or crashed is thrown away and the next
+//! invocation gets a fresh one.
+//!
+//! [`PoolState`] is the bookkeeping policy (unit-tested below); [`Emulator`] drives it: a FIFO
+//! semaphore queues invocations beyond `limit`, and every wait is bounded by the invocation's
+//! deadline.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{Semaphore, oneshot};
+
+use super::error::EmulatorError;
+use super::function::FunctionSpec;
+use super::ids;
+use super::instance::{Instance, deadline_ms};
+use super::queue::{ErrorReport, Finished, Pending, Reply};
+use crate::invocation::{FunctionError, Invocation};
+
+/// Lambda's limit on a function's init phase: a started instance that has not asked for an event
+/// by then is a failed start.
+pub const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a report or the load engine shows about the instances behind a target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `--instances`: how many may run at once.
+    pub limit: usize,
+    /// Instances started (each one a cold start).
+    pub cold_starts: u64,
+    /// Instances alive now, busy or idle.
+    pub running: usize,
+    /// Instances serving an invocation now.
+    pub busy: usize,
+    /// The most instances ever busy at once.
+    pub peak_busy: usize,
+    /// Instances that died on their own (crash, init error).
+    pub crashes: u64,
+    /// Instances killed because an invocation overran its deadline.
+    pub timeouts: u64,
+    /// Init durations seen, their sum and the longest.
+    pub inits: u64,
+    pub init_total: Duration,
+    pub init_max: Duration,
+}
+
+impl PoolStats {
+    pub fn init_mean(&self) -> Option<Duration> {
+        (self.inits > 0).then(|| self.init_total / self.inits as u32)
+    }
+
+    /// One line for a report: "instances: 2 cold starts (init 140 ms mean, 180 ms max), at most
+    /// 1 of 1 busy at once, 1 killed after a timeout".
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "instances: {} cold start{}",
+            self.cold_starts,
+            if self.cold_starts == 1 { "" } else { "s" }
+        );
+        if let Some(mean) = self.init_mean() {
+            s.push_str(&format!(
+                " (init {:.0} ms mean, {:.0} ms max)",
+                mean.as_secs_f64() * 1000.0,
+                self.init_max.as_secs_f64() * 1000.0
+            ));
+        }
+        s.push_str(&format!(
+            ", at most {} of {} busy at once",
+            self.peak_busy, self.limit
+        ));
+        if self.timeouts > 0 {
+            s.push_str(&format!(", {} killed after a timeout", self.timeouts));
+        }
+        if self.crashes > 0 {
+            s.push_str(&format!(", {} crashed", self.crashes));
+        }
+        s
+    }
+}
+
+/// What a free permit should run on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Checkout {
+    /// An idle, warm instance.
+    Reuse(u64),
+    /// None is idle: start one.
+    Start,
+}
+
+/// Why an instance leaves the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retire {
+    Crash,
+    Timeout,
+    /// Killed by shutdown, or never started.
+    Quiet,
+}
+
+/// The pool's bookkeeping. Callers hold a semaphore permit per checkout, so at most `limit`
+/// instances are ever busy, and since one starts only when none is idle, at most `limit` run.
+#[derive(Debug)]
+pub struct PoolState {
+    idle: Vec<u64>,
+    stats: PoolStats,
+}
+
+impl PoolState {
+    pub fn new(limit: usize) -> Self {
+        PoolState {
+            idle: Vec::new(),
+            stats: PoolStats {
+                limit,
+                ..PoolStats::default()
+            },
+        }
+    }
+
+    /// The most recently used idle instance (the warmest), or a start.
+    pub fn checkout(&mut self) -> Checkout {
+        self.stats.busy += 1;
+        self.stats.peak_busy = self.stats.peak_busy.max(self.stats.busy);
+        match self.idle.pop() {
+            Some(id) => Checkout::Reuse(id),
+            None => {
+                self.stats.running += 1;
+                Checkout::Start
+            }
+        }
+    }
+
+    /// The start a [`Checkout::Start`] asked for happened.
+    pub fn started(&mut self) {
+        self.stats.cold_starts += 1;
+    }
+
+    pub fn initialised(&mut self, init: Duration) {
+        self.stats.inits += 1;
+        self.stats.init_total += init;
+        self.stats.init_max = self.stats.init_max.max(init);
+    }
+
+    /// The invocation is done and the instance lives: it is idle again.
+    pub fn checkin(&mut self, id: u64) {
+        self.stats.busy -= 1;
+        self.idle.push(id);
+    }
+
+    /// The checked-out instance is gone (or never started).
+    pub fn retire(&mut self, why: Retire) {
+        self.stats.busy -= 1;
+        self.stats.running -= 1;
+        match why {
+            Retire::Crash => self.stats.crashes += 1,
+            Retire::Timeout => self.stats.timeouts += 1,
+            Retire::Quiet => {}
+        }
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.stats.clone()
+    }
+}
+
+/// How the emulator runs a function.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// How many instances may run at once.
+    pub instances: usize,
+    /// The longest a prewarm ([`Emulator::warm`]) waits for a runtime to ask for its first event.
+    pub init_limit: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            instances: 1,
+            init_limit: INIT_LIMIT,
+        }
+    }
+}
+
+/// A Lambda function run locally: the pool of its instances behind one `invoke`.
+pub struct Emulator {
+    spec: FunctionSpec,
+    config: EmulatorConfig,
+    permits: Semaphore,
+    state: Mutex<PoolState>,
+    instances: Mutex<HashMap<u64, Arc<Instance>>>,
+    next_id: AtomicU64,
+}
+
+impl Emulator {
+    pub fn new(spec: FunctionSpec, config: EmulatorConfig) -> Self {
+        let limit = config.instances.max(1);
+        Emulator {
+            spec,
+            permits: Semaphore::new(limit),
+            state: Mutex::new(PoolState::new(limit)),
+            instances: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            config,
+        }
+    }
+
+    pub fn spec(&self) -> &FunctionSpec {
+        &self.spec
+    }
+
+    fn state(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn instances(&self) -> MutexGuard<'_, HashMap<u64, Arc<Instance>>> {
+        self.instances.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.state().stats()
+    }
+
+    /// Start one instance and wait until it is ready, so a command that cannot run, or a function
+    /// that fails to initialise, is reported before any event is sent.
+    pub async fn warm(&self) -> Result<(), EmulatorError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| EmulatorError::ShutDown)?;
+        let instance = self.checkout().await?;
+        match instance.ready(self.config.init_limit).await {
+            Ok(init) => {
+                if instance.count_init() {
+                    self.state().initialised(init);
+                }
+                self.state().checkin(instance.id);
+                Ok(())
+            }
+            Err(e) => {
+                instance.kill();
+                self.retire(&instance, Retire::Crash);
+                Err(e)
+            }
+        }
+    }
+
+    /// A warm idle instance, or a freshly started one. Dead idle instances are retired on the way.
+    async fn checkout(&self) -> Result<Arc<Instance>, EmulatorError> {
+        loop {
+            let choice = self.state().checkout();
+            match choice {
+                Checkout::Reuse(id) => {
+                    let found = self.instances().get(&id).cloned();
+                    match found {
+                        Some(i) if !i.is_dead() => return Ok(i),
+                        Some(i) => self.retire(&i, Retire::Crash),
+                        None => self.state().retire(Retire::Quiet),
+                    }
+                }
+                Checkout::Start => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    match Instance::spawn(&self.spec, id).await {
+                        Ok(instance) => {
+                            let instance = Arc::new(instance);
+                            self.instances().insert(id, instance.clone());
+                            self.state().started();
+                            return Ok(instance);
+                        }
+                        Err(e) => {
+                            self.state().retire(Retire::Quiet);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn retire(&self, instance: &Instance, why: Retire) {
+        self.instances().remove(&instance.id);
+        self.state().retire(why);
+    }
+
+    /// Run one invocation: queue for a free instance, start one if needed, deliver, and wait for
+    /// the answer — all within `timeout` of the call. `Err` only when the function could not be
+    /// started at all.
+    pub async fn invoke(
+        &self,
+        event: Bytes,
+        timeout: Duration,
+    ) -> Result<Invocation, EmulatorError> {
+        let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
+            Err(_) => {
+                let mut inv = timed_out(start, timeout, None);
+                inv.logs = Some(format!(
+                    "no instance became free within {:.2} s: all {} were busy (--instances)\n",
+                    timeout.as_secs_f64(),
+                    self.config.instances
+                ));
+                return Ok(inv);
+            }
+            Ok(Err(_)) => return Err(EmulatorError::ShutDown),
+            Ok(Ok(p)) => p,
+        };
+        let instance = self.checkout().await?;
+        let request_id = ids::request_id();
+        let (tx, rx) = oneshot::channel();
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let pending = Pending {
+            request_id: request_id.clone(),
+            event,
+            deadline_ms: deadline_ms(remaining),
+            reply: tx,
+        };
+        let answer = match instance.dispatch(pending) {
+            Ok(()) => tokio::time::timeout_at(deadline, rx).await.map(Result::ok),
+            // Only a process that died a moment ago refuses an event.
+            Err(_) => Ok(None),
+        };
+        let Ok(finished) = answer else {
+            // Over the deadline: the process that overran goes, as Lambda would end it.
+            let ran = instance.ran_so_far();
+            instance.kill();
+            let mut inv = timed_out(start, timeout, Some(&request_id));
+            let note = format!(
+                "{request_id} Task timed out after {:.2} seconds",
+                timeout.as_secs_f64()
+            );
+            inv.init_duration = self.take_init(&instance);
+            inv.logs =
+                Some(instance.finish_log(&request_id, Some(note.as_str()), ran, inv.init_duration));
+            self.retire(&instance, Retire::Timeout);
+            return Ok(inv);
+        };
+        let finished = finished.unwrap_or_else(|| Finished {
+            reply: Reply::Exited {
+                status: instance.exit_status(),
+            },
+            ran: None,
+        });
+        let (mut inv, fate, note) = conclude(&instance, &request_id, finished.reply, start);
+        inv.init_duration = self.take_init(&instance);
+        inv.logs = Some(instance.finish_log(
+            &request_id,
+            note.as_deref(),
+            finished.ran,
+            inv.init_duration,
+        ));
+        match fate {
+            None => self.state().checkin(instance.id),
+            Some(why) => {
+                instance.kill();
+                self.retire(&instance, why);
+            }
+        }
+        Ok(inv)
+    }
+
+    /// The init duration for the first invocation an instance serves, counted in the statistics.
+    fn take_init(&self, instance: &Instance) -> Option<Duration> {
+        let init = instance.take_init_duration()?;
+        if instance.count_init() {
+            self.state().initialised(init);
+        }
+        Some(init)
+    }
+
+    /// Stop taking invocations and kill every instance; invocations in flight end at once.
+    pub async fn shutdown(&self) {
+        self.permits.close();
+        let all: Vec<_> = self.instances().drain().map(|(_, i)| i).collect();
+        for instance in all {
+            instance.kill();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        for instance in self.instances().values() {
+            instance.kill();
+        }
+    }
+}
+
+/// The body the Invoke API returns for a failure the function did not report itself.
+pub fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string())
+}
+
+fn timed_out(start: Instant, timeout: Duration, request_id: Option<&str>) -> Invocation {
+    let mut inv = Invocation::timed_out(start.elapsed());
+    let prefix = request_id
+        .map(|id| format!("RequestId: {id} Error: "))
+        .unwrap_or_default();
+    inv.body = error_body(
+        "Sandbox.Timedout",
+        &format!(
+            "{prefix}Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
+    );
+    inv
+}
+
+/// An invocation that ended in the error a runtime reported.
+fn function_error(report: ErrorReport, elapsed: Duration) -> Invocation {
+    let mut inv = Invocation::answered(None, report.body, elapsed);
+    inv.function_error = Some(FunctionError {
+        kind: report.error_type,
+        message: report.message,
+    });
+    inv
+}
+
+/// The invocation an instance's reply makes, whether the instance must go, and a line for the log.
+fn conclude(
+    instance: &Instance,
+    request_id: &str,
+    reply: Reply,
+    start: Instant,
+) -> (Invocation, Option<Retire>, Option<String>) {
+    let elapsed = start.elapsed();
+    match reply {
+        Reply::Response {
+            body,
+            size,
+            truncated,
+        } => {
+            let note = (size > firehose_generators::wire::MAX_RESPONSE_BYTES).then(|| {
+                format!(
+                    "Response payload size ({size} bytes) exceeded maximum allowed payload size ({} bytes).",
+                    firehose_generators::wire::MAX_RESPONSE_BYTES
+                )
+            });
+            let mut inv = Invocation::answered(None, body, elapsed);
+            inv.body_truncated = truncated;
+            (inv, None, note)
+        }
+        Reply::Error(report) => (function_error(report, elapsed), None, None),
+        Reply::InitError(report) => {
+            let note = format!(
+                "INIT_REPORT Status: error\tError Type: {}",
+                report.error_type
+            );
+            (
+                function_error(report, elapsed),
+                Some(Retire::Crash),
+                Some(note),
+            )
+        }
+        Reply::Exited { .. } if instance.was_killed() => {
+            let inv = Invocation::broken("the emulator shut down during the invocation", elapsed);
+            (inv, Some(Retire::Quiet), None)
+        }
+        Reply::Exited { status } => {
+            let message =
+                format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
+            let tail = instance.stderr_tail();
+            let tail = tail.trim_end();
+            let full = if tail.is_empty() {
+                message.clone()
+            } else {
+                format!("{message}\nstderr (last lines):\n{tail}")
+            };
+            let mut inv =
+                Invocation::answered(None, error_body("Runtime.ExitError", &message), elapsed);
+            inv.function_error = Some(FunctionError {
+                kind: "Runtime.ExitError".into(),
+                message: Some(full),
+            });
+            (
+                inv,
+                Some(Retire::Crash),
+                Some(format!("{message}\nRuntime.ExitError")),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_only_when_none_is_idle_and_reuses_the_warmest() {
+        let mut p = PoolState::new(3);
+        assert_eq!(p.checkout(), Checkout::Start);
+        p.started();
+        assert_eq!(p.checkout(), Checkout::Start);
+        p.started();
+        p.checkin(1);
+        p.checkin(2);
+        assert_eq!(p.checkout(), Checkout::Reuse(2));
+        let s = p.stats();
+        assert_eq!(
+            (s.cold_starts, s.running, s.busy, s.peak_busy),
+            (2, 2, 1, 2)
+        );
+    }
+
+    #[test]
+    fn retired_instances_free_their_place_and_are_counted() {
+        let mut p = PoolState::new(1);
+        assert_eq!(p.checkout(), Checkout::Start);
+        p.started();
+        p.retire(Retire::Timeout);
+        assert_eq!(
+            p.checkout(),
+            Checkout::Start,
+            "a fresh instance after a timeout"
+        );
+        p.started();
+        p.retire(Retire::Crash);
+        let s = p.stats();
+        assert_eq!(
+            (s.cold_starts, s.running, s.busy, s.timeouts, s.crashes),
+            (2, 0, 0, 1, 1)
+        );
+    }
+
+    #[test]
+    fn the_summary_reads_as_a_sentence() {
+        let mut p = PoolState::new(2);
+        assert_eq!(p.checkout(), Checkout::Start);
+        p.started();
+        p.initialised(Duration::from_millis(120));
+        p.retire(Retire::Timeout);
+        assert_eq!(
+            p.stats().summary(),
+            "instances: 1 cold start (init 120 ms mean, 120 ms max), at most 1 of 2 busy at once, 1 killed after a timeout"
+        );
+    }
+
+    #[test]
+    fn init_durations_are_summed() {
+        let mut p = PoolState::new(2);
+        p.initialised(Duration::from_millis(100));
+        p.initialised(Duration::from_millis(300));
+        let s = p.stats();
+        assert_eq!(s.init_max, Duration::from_millis(300));
+        assert_eq!(s.init_mean(), Some(Duration::from_millis(200)));
+        assert_eq!(PoolState::new(1).stats().init_mean(), None);
+    }
+}
