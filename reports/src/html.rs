@@ -32,7 +32,71 @@ fn nines(q: f64) -> f64 {
     -(1.0 - q.min(0.9999)).log10()
 }
 
-/// An SVG chart of latency against percentile, one line per named summary.
+/// The axes of a line chart.
+struct Axes<'a> {
+    size: (u32, u32),
+    caption: Option<&'a str>,
+    x: (f64, f64),
+    y_max: f64,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// Tick labels on the x axis, when numbers are not what a reader expects.
+    x_label: Option<&'a dyn Fn(&f64) -> String>,
+}
+
+/// One SVG line chart: every series a coloured line, a legend when there is more than one.
+fn line_chart(axes: &Axes<'_>, series: &[(&str, Vec<(f64, f64)>)]) -> Option<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, axes.size).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut builder = ChartBuilder::on(&root);
+        if let Some(caption) = axes.caption {
+            builder.caption(caption, ("sans-serif", 16));
+        }
+        let mut chart = builder
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(axes.x.0..axes.x.1, 0f64..axes.y_max.max(0.001) * 1.1)
+            .ok()?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(axes.x_desc).y_desc(axes.y_desc);
+        if let Some(label) = axes.x_label {
+            mesh.x_labels(5).x_label_formatter(label);
+        }
+        mesh.draw().ok()?;
+        let colors = [
+            RGBColor(200, 60, 40),
+            RGBColor(40, 90, 200),
+            RGBColor(60, 150, 60),
+        ];
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .ok()?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        if series.len() > 1 || axes.caption.is_none() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .ok()?;
+        }
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+/// Latency against percentile on a "nines" axis, one line per named summary.
 pub fn percentile_chart(series: &[(&str, &LatencySummary)]) -> Option<String> {
     let curves: Vec<(&str, Vec<(f64, f64)>)> = series
         .iter()
@@ -50,111 +114,45 @@ pub fn percentile_chart(series: &[(&str, &LatencySummary)]) -> Option<String> {
     if curves.is_empty() {
         return None;
     }
-    let max_ms = curves
+    let y_max = curves
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
-        .fold(0.001f64, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 320)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..4.2f64, 0f64..max_ms * 1.1)
-            .ok()?;
-        chart
-            .configure_mesh()
-            .x_desc("percentile")
-            .y_desc("latency (ms)")
-            .x_labels(5)
-            .x_label_formatter(&|x| match x.round() as i64 {
-                0 => "0%".into(),
-                1 => "90%".into(),
-                2 => "99%".into(),
-                3 => "99.9%".into(),
-                _ => "99.99%".into(),
-            })
-            .draw()
-            .ok()?;
-        let colors = [
-            RGBColor(200, 60, 40),
-            RGBColor(40, 90, 200),
-            RGBColor(60, 150, 60),
-        ];
-        for (i, (name, points)) in curves.iter().enumerate() {
-            let color = colors[i % colors.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .ok()?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .ok()?;
-        root.present().ok()?;
-    }
-    Some(svg)
+        .fold(0.0, f64::max);
+    let label = |x: &f64| match x.round() as i64 {
+        0 => "0%".to_string(),
+        1 => "90%".into(),
+        2 => "99%".into(),
+        3 => "99.9%".into(),
+        _ => "99.99%".into(),
+    };
+    let axes = Axes {
+        size: (720, 320),
+        caption: None,
+        x: (0.0, 4.2),
+        y_max,
+        x_desc: "percentile",
+        y_desc: "latency (ms)",
+        x_label: Some(&label),
+    };
+    line_chart(&axes, &curves)
 }
 
-/// An SVG line chart of per-second values (throughput, p99 over time).
+/// Per-second values (throughput, p99 over time).
 pub fn time_chart(title: &str, unit: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Option<String> {
     let points: Vec<&(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter()).collect();
     if points.len() < 2 {
         return None;
     }
-    let max_x = points.iter().map(|p| p.0).fold(1.0f64, f64::max);
-    let max_y = points.iter().map(|p| p.1).fold(0.001f64, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..max_x, 0f64..max_y * 1.1)
-            .ok()?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .y_desc(unit)
-            .draw()
-            .ok()?;
-        let colors = [
-            RGBColor(40, 90, 200),
-            RGBColor(200, 60, 40),
-            RGBColor(60, 150, 60),
-        ];
-        for (i, (name, pts)) in series.iter().enumerate() {
-            let color = colors[i % colors.len()];
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                .ok()?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        }
-        if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .ok()?;
-        }
-        root.present().ok()?;
-    }
-    Some(svg)
+    let axes = Axes {
+        size: (720, 260),
+        caption: Some(title),
+        x: (0.0, points.iter().map(|p| p.0).fold(1.0, f64::max)),
+        y_max: points.iter().map(|p| p.1).fold(0.0, f64::max),
+        x_desc: "seconds",
+        y_desc: unit,
+        x_label: None,
+    };
+    line_chart(&axes, series)
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}\
