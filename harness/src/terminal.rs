@@ -225,6 +225,8 @@ impl EventSink for TerminalReporter {
             )),
             RunEvent::CaseSaved { .. } => {}
             RunEvent::Note(n) => self.line(format!("  note: {n}")),
+            // `load` has its own live view (`load::live`).
+            RunEvent::Load(_) => {}
         }
     }
 }

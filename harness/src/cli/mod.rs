@@ -5,7 +5,9 @@
 
 mod check;
 mod generate;
+mod load;
 mod replay;
+mod report_cmd;
 mod validate;
 
 use std::path::PathBuf;
@@ -43,6 +45,11 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print generated events as NDJSON (one event per line).
     Generate(generate::GenerateArgs),
+    /// Load the target on a schedule (open or closed model), with honest latency and every answer
+    /// contract-checked.
+    Load(Box<load::LoadArgs>),
+    /// Merge shard reports exactly, or compare a report with a baseline.
+    Report(report_cmd::ReportArgs),
 }
 
 impl Cli {
@@ -53,6 +60,8 @@ impl Cli {
             Command::Replay(a) => replay::run(a),
             Command::Validate(a) => validate::run(a),
             Command::Generate(a) => generate::run(a),
+            Command::Load(a) => load::run(*a),
+            Command::Report(a) => report_cmd::run(a),
         }
     }
 }
