@@ -3,6 +3,7 @@
 
 mod cli_basics;
 mod hostile;
+mod load;
 mod spine;
 mod support;
 mod zoo;
