@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# firehose-harness `load` against oha, side by side, on the same local trivial transformer.
+#
+# Usage: bench/load-vs-oha.sh [--short]
+#
+#   1. saturation, equal concurrency (closed model, C callers / oha -c C), for SAT seconds each:
+#        a. oha sending one fixed body;
+#        b. the harness replaying that same fixed event (--event FILE), checking every response;
+#        c. the harness generating a fresh batch per invocation (full generation), checking every
+#           response;
+#      and prints the achieved invocations/s of each and the ratios b/a and c/a.
+#   2. memory: a run at 1,000 invocations/s of small batches (a few KiB) for RSS_SECONDS, sampling the
+#      harness's RSS every few seconds and printing the peak (flat memory = the samples do not climb).
+#
+# Defaults: SAT=20s, RSS_SECONDS=600 (10 minutes), CONCURRENCY=64. --short: SAT=10s, RSS_SECONDS=60.
+# oha is installed from crates.io on first use into target/bench-tools (cargo install --root).
+# All traffic goes to 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SAT=${SAT:-20}
+RSS_SECONDS=${RSS_SECONDS:-600}
+if [[ "${1:-}" == "--short" ]]; then
+  SAT=10
+  RSS_SECONDS=60
+elif [[ -n "${1:-}" ]]; then
+  echo "usage: $0 [--short]" >&2
+  exit 2
+fi
+CONCURRENCY=${CONCURRENCY:-64}
+OHA_VERSION=${OHA_VERSION:-1.16.0}
+TOOLS=target/bench-tools
+OHA=$TOOLS/bin/oha
+
+if [[ ! -x $OHA ]]; then
+  echo "== installing oha $OHA_VERSION into $TOOLS (first use only)"
+  cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS"
+fi
+echo "== building firehose-harness and the trivial transformer (release)"
+cargo build --release --bin firehose-harness --example trivial_transformer
+H=target/release/firehose-harness
+T=target/release/examples/trivial_transformer
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$T" 0 >"$WORK/server.out" &
+SERVER_PID=$!
+for _ in $(seq 100); do
+  grep -q listening "$WORK/server.out" 2>/dev/null && break
+  sleep 0.05
+done
+URL=$(sed -n 's/^listening on //p' "$WORK/server.out")
+echo "== target: trivial transformer at $URL"
+
+# Small batches, a few KiB: 1-8 JSON records of 256 B-1 KiB, uncompressed.
+GEN=(--seed 1 --payload json --compression none --records 1..8 --record-size 256..1KiB)
+"$H" generate --count 1 "${GEN[@]}" >"$WORK/event.json"
+echo "== fixed event: $(wc -c <"$WORK/event.json") bytes"
+
+json_field() { # FILE PYTHON-EXPR
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+echo "== saturation: $CONCURRENCY concurrent, ${SAT}s each"
+"$OHA" -z "${SAT}s" -c "$CONCURRENCY" --no-tui --output-format json -m POST \
+  -H 'content-type: application/json' -D "$WORK/event.json" "$URL" >"$WORK/oha.json"
+OHA_RPS=$(json_field "$WORK/oha.json" 'round(d["summary"]["requestsPerSec"], 1)')
+OHA_OK=$(json_field "$WORK/oha.json" 'd["summary"]["successRate"]')
+echo "oha                          ${OHA_RPS} req/s (success rate ${OHA_OK}; nothing checked)"
+
+run_harness() { # NAME ARGS...
+  local name=$1
+  shift
+  "$H" load --target "$URL" --concurrency "$CONCURRENCY" --duration "${SAT}s" \
+    --report-dir "$WORK/$name" "$@" >"$WORK/$name.out" 2>&1 || {
+    echo "harness run $name failed:" >&2
+    cat "$WORK/$name.out" >&2
+    exit 1
+  }
+  json_field "$WORK/$name/report.json" 'round(d["load"]["rate_achieved"], 1)'
+}
+
+FIXED=$(run_harness fixed --event "$WORK/event.json")
+FIXED_CHECKED=$(json_field "$WORK/fixed/report.json" 'd["load"]["invocations"]')
+echo "harness, fixed event         ${FIXED} inv/s (${FIXED_CHECKED} responses contract-checked)"
+GENERATED=$(run_harness generated "${GEN[@]}")
+GEN_CHECKED=$(json_field "$WORK/generated/report.json" 'd["load"]["invocations"]')
+echo "harness, generated events    ${GENERATED} inv/s (${GEN_CHECKED} responses contract-checked)"
+python3 - "$OHA_RPS" "$FIXED" "$GENERATED" <<'EOF'
+import sys
+oha, fixed, gen = map(float, sys.argv[1:])
+print(f"ratio fixed/oha              {fixed / oha:.2f}x")
+print(f"ratio generated/oha          {gen / oha:.2f}x")
+EOF
+
+echo "== memory: 1,000 invocations/s of small batches for ${RSS_SECONDS}s"
+"$H" load --target "$URL" --rate 1000 --duration "${RSS_SECONDS}s" "${GEN[@]}" \
+  --report-dir "$WORK/rss" >"$WORK/rss.out" 2>&1 &
+LOAD_PID=$!
+SAMPLES=()
+PEAK=0
+STEP=$((RSS_SECONDS / 10))
+[[ $STEP -lt 1 ]] && STEP=1
+while kill -0 "$LOAD_PID" 2>/dev/null; do
+  sleep "$STEP"
+  if [[ -r /proc/$LOAD_PID/status ]]; then
+    RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$LOAD_PID/status" 2>/dev/null || true)
+    HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$LOAD_PID/status" 2>/dev/null || true)
+    if [[ -n $RSS ]]; then SAMPLES+=("$((RSS / 1024))"); fi
+    if [[ -n $HWM && $HWM -gt $PEAK ]]; then PEAK=$HWM; fi
+  fi
+done
+wait "$LOAD_PID" || { cat "$WORK/rss.out" >&2; exit 1; }
+RSS_INV=$(json_field "$WORK/rss/report.json" 'd["load"]["invocations"]')
+RSS_RATE=$(json_field "$WORK/rss/report.json" 'round(d["load"]["rate_achieved"], 1)')
+echo "run: ${RSS_INV} invocations in ${RSS_SECONDS}s (${RSS_RATE}/s achieved)"
+echo "RSS samples every ${STEP}s (MiB): ${SAMPLES[*]}"
+echo "peak RSS (VmHWM): $((PEAK / 1024)) MiB"
