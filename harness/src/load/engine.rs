@@ -1,17 +1,18 @@
 //! The load engine: ONE loop for the open and the closed model, handed a [`Schedule`].
 //!
-//! Three parts, each with one job:
-//! - the **scheduler** (a task) walks the schedule: it takes the next event, sleeps until the slot is
-//!   due (open model), takes an in-flight permit — waiting for one if the cap is reached, which makes
-//!   the send late but never skips it — and spawns the invocation. It never waits for an answer.
-//! - each **invocation** (a task) sends, judges the answer with [`contract::check`], saves the first
-//!   few failing cases per check, and sends one [`Record`] with every timestamp (intended, sent,
-//!   done) to the collector over a bounded channel.
-//! - the **collector** (this function's own loop) folds records into [`LoadStats`] and per-second
-//!   intervals, writes the interval log, judges `:abort` thresholds, emits [`LoadEvent`]s, and ends
-//!   the run: after the schedule, in-flight invocations get the grace period, then are interrupted.
+//! - **workers** — as many as invocations may be in flight (`--max-in-flight`, or the closed model's
+//!   callers) — all run the same loop ([`worker`]): take the next slot and its event from the
+//!   shared [`Dispatcher`] (schedule order), sleep until it is due (open model), invoke, judge the
+//!   answer with [`contract::check`], save the first few failing cases per check, and record one
+//!   [`Record`] with every timestamp (intended, sent, done). When every worker is busy the next slot
+//!   waits and goes late — it is never skipped — and its corrected latency still runs from its due
+//!   time. Workers never wait for answers to decide *when* a slot is due.
+//! - the **collector** (this function's own loop) receives records in small batches over a bounded
+//!   channel, folds them into [`LoadStats`] and per-second intervals, writes the interval log,
+//!   judges `:abort` thresholds, emits [`LoadEvent`]s, and ends the run: once the schedule is done,
+//!   in-flight invocations get the grace period, then are interrupted.
 //!
-//! Memory is bounded by the in-flight cap, the channel and the generator's look-ahead; nothing grows
+//! Memory is bounded by the worker count, the channel and the generator's look-ahead; nothing grows
 //! with the number of invocations.
 
 use std::collections::BTreeMap;
@@ -21,11 +22,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use firehose_generators::GenConfig;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::hlog::{HlogEntry, HlogWriter};
-use super::schedule::{Model, Partition, Schedule};
+use super::schedule::{Model, Partition, Schedule, Slot};
 use super::stats::{IntervalStats, Intervals, LoadStats, Sample};
 use super::thresholds::{Figures, Judged, Threshold};
 use super::{EventSource, LoadEvent, LoadPlan, Prepared, Progress, counts_as_error};
@@ -38,9 +39,8 @@ use crate::targets::{Target, TargetError};
 /// Distinct failures kept for the report; later kinds are still counted per check.
 const MAX_GROUPS: usize = firehose_reports::MAX_FAILURES_LISTED;
 
-/// Records waiting for the collector at most: a full channel holds up the invocations (and so the
-/// in-flight permits), never memory.
-const CHANNEL: usize = 1024;
+/// Batches waiting for the collector at most: a full channel holds up the workers, never memory.
+const CHANNEL: usize = 64;
 
 /// Why a run ended before its schedule did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,7 +251,8 @@ pub async fn run_load(
     let started_at = SystemTime::now();
     let start = Instant::now();
     let warmup = plan.schedule.warmup();
-    let cap = match plan.schedule.model() {
+    // One worker per in-flight slot: the cap is the number of workers.
+    let workers = match plan.schedule.model() {
         Model::Closed { .. } => plan
             .schedule
             .callers()
@@ -280,41 +281,53 @@ pub async fn run_load(
         model: describe_model(&plan.schedule),
         planned: plan.schedule.planned(),
         warmup,
-        max_in_flight: cap,
+        max_in_flight: workers,
     });
     if warmup.is_zero() {
         collector.emit(LoadEvent::Measuring);
     }
 
     let stop_sending = cancel.child_token();
-    let (tx, mut rx) = mpsc::channel::<Record>(CHANNEL);
-    let feed = EventFeed::new(&plan.events, plan.schedule.slice());
-    let mut scheduler = tokio::spawn(schedule_loop(
+    let (tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL);
+    let dispatcher = Arc::new(Dispatcher {
         start,
-        plan.schedule.clone(),
-        feed,
-        shared.clone(),
-        tx,
-        Arc::new(Semaphore::new(cap)),
-        stop_sending.clone(),
-    ));
+        deadline: plan.schedule.deadline().map(|d| start + d),
+        quota: plan.schedule.measured_quota(),
+        warmup_end: start + warmup,
+        stop: stop_sending.clone(),
+        exhausted: CancellationToken::new(),
+        waiting: AtomicU64::new(0),
+        slots: std::sync::Mutex::new(Dispatch {
+            schedule: plan.schedule.clone(),
+            claimed: 0,
+            measured: 0,
+            finished: false,
+        }),
+        feed: EventFeed::new(&plan.events, plan.schedule.slice()),
+    });
+    for _ in 0..workers {
+        tokio::spawn(worker(shared.clone(), dispatcher.clone(), tx.clone()));
+    }
+    // Only the workers hold senders now: the channel closes when the last one is done.
+    drop(tx);
 
     let mut tick = tokio::time::interval(plan.progress_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut scheduler_done = false;
     let mut grace_ends: Option<tokio::time::Instant> = None;
     let mut interrupted_by_user = false;
     loop {
         tokio::select! {
-            record = rx.recv() => match record {
-                Some(r) => {
-                    if let Some(stop) = collector.take(r) {
-                        collector.stop(stop);
-                        stop_sending.cancel();
-                        shared.hard_stop.cancel();
+            batch = rx.recv() => match batch {
+                Some(records) => {
+                    for r in records {
+                        if let Some(stop) = collector.take(r) {
+                            collector.stop(stop);
+                            stop_sending.cancel();
+                            shared.hard_stop.cancel();
+                        }
                     }
                 }
-                // Every sender is gone: the scheduler and all invocations are done.
+                // Every worker is gone: the schedule is done and nothing is in flight.
                 None => break,
             },
             _ = tick.tick() => {
@@ -324,14 +337,7 @@ pub async fn run_load(
                     stop_sending.cancel();
                 }
             }
-            _ = &mut scheduler, if !scheduler_done => {
-                scheduler_done = true;
-                let in_flight = shared.in_flight.load(Ordering::Relaxed);
-                if in_flight > 0 && !shared.hard_stop.is_cancelled() {
-                    collector.emit(LoadEvent::Draining { in_flight, grace: plan.grace });
-                }
-                grace_ends = Some(tokio::time::Instant::now() + plan.grace);
-            }
+            _ = dispatcher.exhausted.cancelled(), if grace_ends.is_none() => {}
             _ = sleep_until_opt(grace_ends), if grace_ends.is_some() && !shared.hard_stop.is_cancelled() => {
                 shared.hard_stop.cancel();
             }
@@ -341,6 +347,21 @@ pub async fn run_load(
                 stop_sending.cancel();
                 shared.hard_stop.cancel();
             }
+        }
+        // The grace period starts once no slot is left and every claimed one has been sent: the
+        // last invocation of an open schedule may still be waiting for its due time.
+        if grace_ends.is_none()
+            && dispatcher.exhausted.is_cancelled()
+            && dispatcher.waiting.load(Ordering::Relaxed) == 0
+        {
+            let in_flight = shared.in_flight.load(Ordering::Relaxed);
+            if in_flight > 0 && !shared.hard_stop.is_cancelled() {
+                collector.emit(LoadEvent::Draining {
+                    in_flight,
+                    grace: plan.grace,
+                });
+            }
+            grace_ends = Some(tokio::time::Instant::now() + plan.grace);
         }
     }
     let peak = shared.peak_in_flight.load(Ordering::Relaxed);
@@ -383,81 +404,197 @@ fn trim_rate(r: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// The scheduler: the one loop. Returns when the schedule is exhausted or `stop` fires.
-async fn schedule_loop(
-    start: Instant,
+/// The schedule's position, shared by the workers (a plain lock: taking a slot never waits).
+struct Dispatch {
     schedule: Schedule,
-    mut feed: EventFeed,
-    shared: Arc<Shared>,
-    tx: mpsc::Sender<Record>,
-    slots: Arc<Semaphore>,
+    /// Slots handed out so far: the partition-local index of the next one.
+    claimed: u64,
+    /// Measured slots handed out (the closed model's `--invocations` quota counts these).
+    measured: u64,
+    finished: bool,
+}
+
+struct Dispatcher {
+    start: Instant,
+    /// The closed model stops taking slots here.
+    deadline: Option<Instant>,
+    quota: Option<u64>,
+    warmup_end: Instant,
+    /// Stop taking slots: Ctrl-C, an `:abort` threshold, an unreachable target.
     stop: CancellationToken,
-) {
-    let deadline = schedule.deadline().map(|d| start + d);
-    let quota = schedule.measured_quota();
-    let warmup_end = start + schedule.warmup();
-    let mut measured = 0u64;
-    for slot in schedule {
-        if slot.warmup != Some(true) && quota.is_some_and(|q| measured >= q) {
-            break;
-        }
-        // Take the event first: generation must not eat into the wait for the due time.
+    /// Cancelled once no slot is left: the collector then starts the grace period.
+    exhausted: CancellationToken,
+    /// Slots taken but not yet sent (waiting for their event or due time).
+    waiting: AtomicU64,
+    slots: std::sync::Mutex<Dispatch>,
+    feed: EventFeed,
+}
+
+/// A slot a worker took.
+struct Claimed {
+    event: Arc<Prepared>,
+    /// When it is due (open model); `None`: now.
+    due: Option<Instant>,
+    warmup: bool,
+}
+
+impl Dispatcher {
+    /// The next slot and its event, or `None` when the schedule is done or the run stops.
+    async fn claim(&self) -> Option<Claimed> {
+        let (slot, j, warmup) = self.next_slot()?;
+        // The event comes first, the due time after: generation never eats into the wait.
         let event = tokio::select! {
             biased;
-            _ = stop.cancelled() => break,
-            e = feed.next() => match e { Some(e) => e, None => break },
+            e = self.feed.get(j, slot.index) => e,
+            _ = self.stop.cancelled() => None,
         };
-        if let Some(due) = slot.due {
-            let at = start + due;
-            if at > Instant::now() {
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep_until(at.into()) => {}
-                }
+        match event {
+            Some(event) => Some(Claimed {
+                event,
+                due: slot.due.map(|t| self.start + t),
+                warmup,
+            }),
+            None => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.finish();
+                None
             }
         }
-        let permit = tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            break;
+    }
+
+    fn finish(&self) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finished = true;
+        self.exhausted.cancel();
+    }
+
+    /// Take the next slot: (slot, partition-local index, warm-up?).
+    fn next_slot(&self) -> Option<(Slot, u64, bool)> {
+        let mut d = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = (|| {
+            if d.finished || self.stop.is_cancelled() {
+                return None;
+            }
+            let slot = d.schedule.next()?;
+            let now = Instant::now();
+            if self.deadline.is_some_and(|at| now >= at) {
+                return None;
+            }
+            let warmup = slot.warmup.unwrap_or(now < self.warmup_end);
+            if !warmup {
+                if self.quota.is_some_and(|q| d.measured >= q) {
+                    return None;
+                }
+                d.measured += 1;
+            }
+            let j = d.claimed;
+            d.claimed += 1;
+            Some((slot, j, warmup))
+        })();
+        match taken {
+            Some(t) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                Some(t)
+            }
+            None => {
+                d.finished = true;
+                drop(d);
+                self.exhausted.cancel();
+                None
+            }
         }
-        let intended = slot.due.map_or(now, |d| start + d);
-        let warmup = slot.warmup.unwrap_or(intended < warmup_end);
-        measured += u64::from(!warmup);
-        let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.peak_in_flight.fetch_max(n, Ordering::Relaxed);
-        tokio::spawn(invoke_one(
-            shared.clone(),
-            event,
-            warmup,
-            intended,
-            permit,
-            tx.clone(),
-        ));
     }
 }
 
-/// One invocation: send, judge, save a case if it is among the first few of its check, report.
+/// Records a worker holds before handing them to the collector in one go: one wake-up per batch
+/// instead of per invocation, which is most of what a fast target costs the engine.
+struct Batch {
+    records: Vec<Record>,
+    tx: mpsc::Sender<Vec<Record>>,
+}
+
+/// A batch goes to the collector at this size, or when its oldest record is this old, so the live
+/// view and the per-second figures stay current.
+const BATCH_RECORDS: usize = 32;
+const BATCH_AGE: Duration = Duration::from_millis(20);
+
+impl Batch {
+    fn push(&mut self, r: Record) -> bool {
+        let urgent = matches!(r.end, End::Unreachable(_));
+        self.records.push(r);
+        urgent || self.records.len() >= BATCH_RECORDS || self.records[0].done.elapsed() >= BATCH_AGE
+    }
+
+    /// Hand the batch over. Waits while the collector is behind: a lagging collector slows the
+    /// workers (visibly, as late sends) instead of growing a queue.
+    async fn flush(&mut self) {
+        if !self.records.is_empty() {
+            let records = std::mem::replace(&mut self.records, Vec::with_capacity(BATCH_RECORDS));
+            let _ = self.tx.send(records).await;
+        }
+    }
+}
+
+/// THE loop, for the open and the closed model alike. One worker per in-flight slot: take the next
+/// slot, wait for its due time (open model; a slot whose time has passed because every worker was
+/// busy goes at once and counts as late — never skipped), invoke, judge, record.
+async fn worker(shared: Arc<Shared>, dispatch: Arc<Dispatcher>, tx: mpsc::Sender<Vec<Record>>) {
+    let mut batch = Batch {
+        records: Vec::with_capacity(BATCH_RECORDS),
+        tx,
+    };
+    // Registered once per worker, not once per invocation.
+    let hard_stop = shared.hard_stop.cancelled();
+    tokio::pin!(hard_stop);
+    while let Some(claimed) = dispatch.claim().await {
+        if let Some(due) = claimed.due
+            && due > Instant::now()
+        {
+            // Nothing is held back while the worker idles.
+            batch.flush().await;
+            tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = dispatch.stop.cancelled() => {
+                    dispatch.waiting.fetch_sub(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        dispatch.waiting.fetch_sub(1, Ordering::Relaxed);
+        let intended = claimed.due.unwrap_or_else(Instant::now);
+        let record = invoke_one(&shared, &claimed, intended, hard_stop.as_mut()).await;
+        if batch.push(record) {
+            batch.flush().await;
+        }
+    }
+    batch.flush().await;
+}
+
+/// One invocation: send, judge, save a case if it is among the first few of its check.
 async fn invoke_one(
-    shared: Arc<Shared>,
-    event: Arc<Prepared>,
-    warmup: bool,
+    shared: &Shared,
+    claimed: &Claimed,
     intended: Instant,
-    permit: OwnedSemaphorePermit,
-    tx: mpsc::Sender<Record>,
-) {
+    hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+) -> Record {
+    let event = &claimed.event;
+    let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared.peak_in_flight.fetch_max(n, Ordering::Relaxed);
     let sent = Instant::now();
-    let result = tokio::select! {
-        biased;
-        _ = shared.hard_stop.cancelled() => None,
-        r = shared.target.invoke(event.bytes.clone(), shared.timeout) => Some(r),
+    let result = if shared.hard_stop.is_cancelled() {
+        None
+    } else {
+        tokio::select! {
+            biased;
+            r = shared.target.invoke(event.bytes.clone(), shared.timeout) => Some(r),
+            _ = hard_stop => None,
+        }
     };
     let done = Instant::now();
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
     let end = match result {
         None => End::Interrupted,
         Some(Err(e)) if !shared.reached.load(Ordering::Relaxed) => End::Unreachable(e),
@@ -474,7 +611,7 @@ async fn invoke_one(
             let saved = if verdict.failed() {
                 shared
                     .cases
-                    .save(shared.target.as_ref(), &event, &inv, &verdict)
+                    .save(shared.target.as_ref(), event, &inv, &verdict)
             } else {
                 Vec::new()
             };
@@ -487,28 +624,21 @@ async fn invoke_one(
             }))
         }
     };
-    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-    // The permit goes back only once the collector has room: a lagging collector slows the
-    // schedule (visibly, as late sends) instead of growing a queue.
-    let _ = tx
-        .send(Record {
-            warmup,
-            intended,
-            sent,
-            done,
-            end,
-        })
-        .await;
-    drop(permit);
+    Record {
+        warmup: claimed.warmup,
+        intended,
+        sent,
+        done,
+        end,
+    }
 }
 
-/// Events in schedule order for one partition.
+/// The event of each slot, shared by the workers.
 struct EventFeed {
     source: EventSource,
-    partition: Partition,
-    j: u64,
-    /// Generator threads' queues, read round-robin so events arrive in order.
-    generated: Vec<mpsc::Receiver<Arc<Prepared>>>,
+    /// Generator threads' queues: thread `t` makes the partition's events `j ≡ t (mod threads)`.
+    /// Behind an async lock because only generation ever has to wait.
+    generated: tokio::sync::Mutex<Vec<mpsc::Receiver<Arc<Prepared>>>>,
 }
 
 /// Batches a generator thread may have ready ahead of the schedule: enough to hide generation
@@ -547,27 +677,22 @@ impl EventFeed {
         }
         EventFeed {
             source: source.clone(),
-            partition,
-            j: 0,
-            generated,
+            generated: tokio::sync::Mutex::new(generated),
         }
     }
 
-    async fn next(&mut self) -> Option<Arc<Prepared>> {
-        let j = self.j;
-        self.j += 1;
+    /// The event of the partition's `j`-th slot, global index `k`.
+    async fn get(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
         match &self.source {
             EventSource::Fixed(e) => Some(e.clone()),
-            EventSource::Pool(pool) => {
-                let k = self.partition.global(j);
-                pool.get((k % pool.len().max(1) as u64) as usize).cloned()
-            }
+            EventSource::Pool(pool) => pool.get((k % pool.len().max(1) as u64) as usize).cloned(),
             EventSource::Generate { .. } => {
-                let n = self.generated.len() as u64;
+                let mut queues = self.generated.lock().await;
+                let n = queues.len() as u64;
                 if n == 0 {
                     return None;
                 }
-                self.generated[(j % n) as usize].recv().await
+                queues[(j % n) as usize].recv().await
             }
         }
     }
