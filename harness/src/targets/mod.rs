@@ -11,6 +11,7 @@
 //! everything after the request left — timeouts, resets, garbage — is an `Ok(Invocation)`.
 
 pub mod builtin;
+mod h1;
 pub mod http;
 mod spec;
 
