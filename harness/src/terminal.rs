@@ -13,6 +13,27 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::events::{EventSink, RunEvent};
 use crate::values::format_count;
 
+/// A progress bar on stderr (hidden when stderr is not a terminal), ticking on its own.
+pub(crate) fn progress_bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("static template")
+            .progress_chars("█▉▊▋▌▍▎▏ "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// A line on stderr that does not tear the progress bar.
+pub(crate) fn line_above(bar: &ProgressBar, s: String) {
+    if bar.is_hidden() {
+        eprintln!("{s}");
+    } else {
+        bar.println(s);
+    }
+}
+
 pub struct TerminalReporter {
     bar: ProgressBar,
     failing: u64,
@@ -26,25 +47,12 @@ impl Default for TerminalReporter {
 
 impl TerminalReporter {
     pub fn new() -> Self {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}",
-            )
-            .expect("static template")
-            .progress_chars("█▉▊▋▌▍▎▏ "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
+        let bar = progress_bar("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}");
         TerminalReporter { bar, failing: 0 }
     }
 
-    /// A line on stderr that does not tear the progress bar.
     fn line(&self, s: String) {
-        if self.bar.is_hidden() {
-            eprintln!("{s}");
-        } else {
-            self.bar.println(s);
-        }
+        line_above(&self.bar, s);
     }
 
     pub fn header(&self, command: &str, target: &str, seed: Option<u64>) {

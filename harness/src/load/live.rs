@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{LoadEvent, Progress};
 use crate::events::{EventSink, RunEvent};
+use crate::terminal::{line_above, progress_bar};
 use crate::values::{format_count, format_duration};
 
 pub struct LoadView {
@@ -27,22 +28,13 @@ impl Default for LoadView {
 
 impl LoadView {
     pub fn new() -> Self {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:20} {msg}")
-                .expect("static template")
-                .progress_chars("█▉▊▋▌▍▎▏ "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        LoadView { bar }
+        LoadView {
+            bar: progress_bar("{spinner} [{elapsed_precise}] {bar:20} {msg}"),
+        }
     }
 
     fn line(&self, s: String) {
-        if self.bar.is_hidden() {
-            eprintln!("{s}");
-        } else {
-            self.bar.println(s);
-        }
+        line_above(&self.bar, s);
     }
 
     pub fn finish(&self) {
@@ -224,7 +216,7 @@ impl EventSink for LoadView {
                 warmup,
                 max_in_flight,
             }) => {
-                let planned = planned
+                let planned_text = planned
                     .map(|n| format!(" · {} invocations planned", format_count(n)))
                     .unwrap_or_default();
                 let warmup = if warmup.is_zero() {
@@ -232,8 +224,15 @@ impl EventSink for LoadView {
                 } else {
                     format!(" · warm-up {}", format_duration(warmup))
                 };
+                if planned.is_none() {
+                    // No count to fill a bar with (a closed model run for a duration): a spinner.
+                    self.bar.set_style(
+                        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                            .expect("static template"),
+                    );
+                }
                 self.line(format!(
-                    "firehose-harness load · target {target} · {model}{planned}{warmup} · max in flight {max_in_flight}"
+                    "firehose-harness load · target {target} · {model}{planned_text}{warmup} · max in flight {max_in_flight}"
                 ));
             }
             RunEvent::Load(LoadEvent::Measuring) => {}
@@ -250,8 +249,9 @@ impl EventSink for LoadView {
                 if aborting { "; stopping the run" } else { "" }
             )),
             RunEvent::Load(LoadEvent::Draining { in_flight, grace }) => self.line(format!(
-                "  schedule done; waiting up to {} for {in_flight} invocations still in flight",
-                format_duration(grace)
+                "  schedule done; waiting up to {} for {in_flight} invocation{} still in flight",
+                format_duration(grace),
+                if in_flight == 1 { "" } else { "s" }
             )),
             RunEvent::Note(n) => self.line(format!("  note: {n}")),
             _ => {}

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use firehose_generators::GenConfig;
 use firehose_reports::{
     CheckResult, CheckStatus, Failure, FirehoseModelSection, HistogramError, Interval,
-    LatencySummary, LoadLatency, LoadSection, MAX_FAILURES_LISTED, RecordCounts, Report,
-    Severity as RSeverity, ThresholdResult, Verdict,
+    LatencySummary, LoadLatency, LoadSection, MAX_FAILURES_LISTED, Report, Severity as RSeverity,
+    ThresholdResult, Verdict,
 };
 
 use super::engine::{LoadOutcome, Stopped, describe_model};
@@ -18,7 +18,7 @@ use super::thresholds::{Figures, Threshold};
 use super::{LoadPlan, counts_as_error};
 use crate::contract::CheckId;
 use crate::exit_codes;
-use crate::report::{check_results, failure, generator_flags, timestamp};
+use crate::report::{check_results, failure, generator_flags, record_counts, timestamp};
 use crate::values::format_count;
 
 /// Why a run that judged nothing exits 4.
@@ -115,12 +115,7 @@ pub fn load_report(
         .collect();
     report.failures_truncated = outcome.groups_truncated;
     demote_error_checks(&mut report.checks, &mut report.failures);
-    report.records = RecordCounts {
-        sent: st.records,
-        ok: st.results.ok,
-        dropped: st.results.dropped,
-        processing_failed: st.results.processing_failed,
-    };
+    report.records = record_counts(st.records, &st.results);
     if !st.service_time.is_empty() {
         report.latency = Some(LatencySummary::from_histogram(&st.service_time));
     }
@@ -506,33 +501,32 @@ pub fn compare(base: &Report, new: &Report, tol: &Tolerances) -> Vec<Compared> {
     use firehose_reports::markdown::micros;
     let mut out = Vec::new();
     if let (Some(b), Some(n)) = (&base.load, &new.load) {
-        let lat = [
+        // (what, figure, whether it can regress): p50 and the uncorrected figure are context.
+        type Figure = fn(&LoadLatency) -> u64;
+        let rows: [(&str, Figure, bool); 4] = [
             (
                 "response time p50 (corrected)",
-                b.latency.response_time.p50,
-                n.latency.response_time.p50,
+                |l| l.response_time.p50,
                 false,
             ),
             (
                 "response time p99 (corrected)",
-                b.latency.response_time.p99,
-                n.latency.response_time.p99,
+                |l| l.response_time.p99,
                 true,
             ),
             (
                 "response time p99.9 (corrected)",
-                b.latency.response_time.p999,
-                n.latency.response_time.p999,
+                |l| l.response_time.p999,
                 true,
             ),
             (
                 "service time p99 (uncorrected)",
-                b.latency.service_time.p99,
-                n.latency.service_time.p99,
+                |l| l.service_time.p99,
                 false,
             ),
         ];
-        for (what, bv, nv, judged) in lat {
+        for (what, figure, judged) in rows {
+            let (bv, nv) = (figure(&b.latency), figure(&n.latency));
             let worse = nv as f64 > bv as f64 * (1.0 + tol.latency)
                 && nv.saturating_sub(bv) >= tol.latency_floor_us;
             out.push(Compared {
@@ -597,4 +591,179 @@ fn status_name(s: CheckStatus) -> String {
         CheckStatus::Skipped => "skipped",
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::load::schedule::{Model, RateProfile, Schedule};
+    use crate::load::stats::{Intervals, LoadStats, Sample};
+    use crate::load::{EventSource, LoadPlan};
+
+    /// A report from samples, as the engine would have made it.
+    fn report_of(samples: &[Sample], partition: Partition) -> Report {
+        let mut stats = LoadStats::default();
+        let mut intervals = Intervals::new(Duration::ZERO);
+        let mut rows = Vec::new();
+        for s in samples {
+            stats.record(s);
+            rows.extend(intervals.record(s).iter().map(|i| i.row()));
+        }
+        rows.extend(intervals.finish().iter().map(|i| i.row()));
+        let schedule = Schedule::new(
+            Model::Open(RateProfile::constant(100.0, Some(Duration::from_secs(30)))),
+            Duration::ZERO,
+            None,
+            None,
+            partition,
+        );
+        let plan = LoadPlan::new(schedule, EventSource::Pool(Vec::new()));
+        let outcome = LoadOutcome {
+            target: "builtin:ndjson".into(),
+            started_at: SystemTime::UNIX_EPOCH,
+            duration: Duration::from_secs(30),
+            measured_span: Duration::from_secs(30),
+            stats,
+            intervals: rows,
+            groups: Vec::new(),
+            groups_truncated: false,
+            warmup_invocations: 0,
+            interrupted: 0,
+            peak_in_flight: 3,
+            stopped: None,
+            unreachable: None,
+            thresholds: vec![(
+                Threshold::parse("p99<50ms").unwrap(),
+                super::super::thresholds::Judged {
+                    passed: true,
+                    actual: String::new(),
+                },
+                false,
+            )],
+            hlog: None,
+            notes: Vec::new(),
+        };
+        load_report(&outcome, &plan, None)
+    }
+
+    fn samples() -> Vec<Sample> {
+        (0..3000u64)
+            .map(|k| {
+                let intended = Duration::from_millis(k * 10);
+                let lag = Duration::from_micros((k * 7919) % 20_000);
+                Sample {
+                    intended,
+                    sent: intended + lag,
+                    done: intended + lag + Duration::from_micros(200 + (k * 104_729) % 90_000),
+                    errored: k % 97 == 0,
+                    records: 1 + k % 5,
+                    bytes_in: 1000 + k,
+                    bytes_out: 900 + k,
+                    ..Sample::default()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_shards_equal_the_whole_exactly() {
+        let all = samples();
+        let (a, b): (Vec<_>, Vec<_>) = all
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(k, _)| k % 2 == 0);
+        let strip = |v: Vec<(usize, Sample)>| v.into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+        let shard_a = report_of(&strip(a), Partition { index: 1, count: 2 });
+        let shard_b = report_of(&strip(b), Partition { index: 2, count: 2 });
+        let whole = report_of(&all, Partition::WHOLE);
+        let merged = merge(&[("a".into(), shard_a), ("b".into(), shard_b)]).unwrap();
+        let (m, w) = (merged.load.unwrap(), whole.load.unwrap());
+        for (x, y) in [
+            (&m.latency.response_time, &w.latency.response_time),
+            (&m.latency.service_time, &w.latency.service_time),
+            (&m.latency.lag, &w.latency.lag),
+        ] {
+            assert_eq!(x.histogram().unwrap(), y.histogram().unwrap());
+            assert_eq!(
+                (x.count, x.p50, x.p90, x.p99, x.p999, x.max),
+                (y.count, y.p50, y.p90, y.p99, y.p999, y.max)
+            );
+        }
+        assert_eq!(m.invocations, w.invocations);
+        assert_eq!(m.errors, w.errors);
+        assert_eq!(m.error_rate, w.error_rate);
+        assert_eq!(m.late_sends, w.late_sends);
+        assert_eq!(m.intervals.len(), w.intervals.len());
+        for (x, y) in m.intervals.iter().zip(&w.intervals) {
+            assert_eq!(
+                (
+                    x.second,
+                    x.invocations,
+                    x.records,
+                    x.bytes_in,
+                    x.errors,
+                    x.p50,
+                    x.p99
+                ),
+                (
+                    y.second,
+                    y.invocations,
+                    y.records,
+                    y.bytes_in,
+                    y.errors,
+                    y.p50,
+                    y.p99
+                )
+            );
+        }
+        assert_eq!(merged.records.sent, whole.records.sent);
+        // Thresholds are judged again on the whole run, not copied from a shard.
+        assert_eq!(m.thresholds.len(), 1);
+        assert!(!m.thresholds[0].actual.is_empty());
+        assert_eq!(m.partition.as_deref(), Some("1/2,2/2"));
+    }
+
+    #[test]
+    fn compare_flags_only_real_regressions() {
+        let base = report_of(&samples(), Partition::WHOLE);
+        assert!(
+            compare(&base, &base, &Tolerances::default())
+                .iter()
+                .all(|c| !c.regressed)
+        );
+        let mut slower = base.clone();
+        let l = slower.load.as_mut().unwrap();
+        l.latency.response_time.p99 = l.latency.response_time.p99 * 2 + 2000;
+        l.rate_achieved *= 0.5;
+        let lines = compare(&base, &slower, &Tolerances::default());
+        let regressed: Vec<_> = lines
+            .iter()
+            .filter(|c| c.regressed)
+            .map(|c| c.what.as_str())
+            .collect();
+        assert_eq!(
+            regressed,
+            vec!["response time p99 (corrected)", "throughput (achieved)"]
+        );
+        // Within the floor: a few microseconds are noise, however many percent.
+        let mut quick = base.clone();
+        quick.load.as_mut().unwrap().latency.response_time.p999 = 100;
+        let mut noise = quick.clone();
+        noise.load.as_mut().unwrap().latency.response_time.p999 = 600;
+        assert!(
+            compare(&quick, &noise, &Tolerances::default())
+                .iter()
+                .all(|c| !c.regressed)
+        );
+    }
+
+    #[test]
+    fn merging_a_check_report_says_what_is_wrong() {
+        let check = Report::new("check", "builtin:ndjson");
+        let e = merge(&[("c.json".into(), check)]).unwrap_err();
+        assert!(e.to_string().contains("not a load report"));
+    }
 }

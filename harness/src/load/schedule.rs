@@ -331,11 +331,17 @@ impl Schedule {
         }
     }
 
-    /// This partition's share of the target rate (open model), for reports: the peak for stages.
+    /// The rate this partition is planned to average over the measured part (open model): the
+    /// constant rate, or for stages the planned invocations over their length — the figure the
+    /// achieved rate should match.
     pub fn rate_target(&self) -> Option<f64> {
-        match &self.model {
-            Model::Open(p) => Some(p.peak() / f64::from(self.partition.count)),
-            Model::Closed { .. } => None,
+        let Model::Open(p) = &self.model else {
+            return None;
+        };
+        let share = f64::from(self.partition.count);
+        match (self.planned(), p.duration()) {
+            (Some(n), Some(d)) if !d.is_zero() => Some(n as f64 / d.as_secs_f64()),
+            _ => Some(p.peak() / share),
         }
     }
 
@@ -404,6 +410,7 @@ mod tests {
             Partition::WHOLE,
         );
         assert_eq!(s.planned(), Some(30));
+        assert_eq!(s.rate_target(), Some(10.0));
         let slots: Vec<Slot> = s.collect();
         assert_eq!(slots.len(), 30);
         assert_eq!(slots[0].due, Some(Duration::ZERO));
@@ -454,7 +461,10 @@ mod tests {
         let profile = RateProfile::stages(&parse_stages("10s:100,10s:100,10s:0").unwrap());
         // Ramp up: 500, plateau: 1000, ramp down: 500.
         assert!((profile.total() - 2000.0).abs() < 1e-9);
-        let slots: Vec<Slot> = open(profile, None, Partition::WHOLE).collect();
+        let s = open(profile.clone(), None, Partition::WHOLE);
+        // The planned average, not the peak: what the achieved rate is measured against.
+        assert!((s.rate_target().unwrap() - 2000.0 / 30.0).abs() < 1e-9);
+        let slots: Vec<Slot> = s.collect();
         assert_eq!(slots.len(), 2000);
         let due = |i: usize| slots[i].due.unwrap().as_secs_f64();
         // N(t) = 5t² on the ramp: the 125th invocation is due at 5 s.

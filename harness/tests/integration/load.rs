@@ -26,6 +26,13 @@ fn load(cwd: &Path, target: &str, extra: &[&str]) -> std::process::Output {
     run_in(cwd, &args)
 }
 
+/// `load` with `--report-dir out`.
+fn load_into(cwd: &Path, target: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = extra.to_vec();
+    args.extend(["--report-dir", out.to_str().unwrap()]);
+    load(cwd, target, &args)
+}
+
 fn histogram(summary: &Value) -> Histogram<u64> {
     firehose_reports::LatencySummary::decode(summary["histogram"].as_str().unwrap()).unwrap()
 }
@@ -35,17 +42,11 @@ fn constant_rate_issues_the_planned_number_of_invocations() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/Correct"),
-        &[
-            "--rate",
-            "50",
-            "--duration",
-            "2s",
-            "--report-dir",
-            out.to_str().unwrap(),
-        ],
+        &out,
+        &["--rate", "50", "--duration", "2s"],
     );
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     let report = read_report(&out);
@@ -88,9 +89,10 @@ fn closed_model_sends_exactly_the_invocations_asked_for() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/Correct"),
+        &out,
         &[
             "--concurrency",
             "4",
@@ -98,8 +100,6 @@ fn closed_model_sends_exactly_the_invocations_asked_for() {
             "60",
             "--warmup",
             "200ms",
-            "--report-dir",
-            out.to_str().unwrap(),
         ],
     );
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
@@ -130,19 +130,11 @@ fn a_stall_shows_in_corrected_latency_but_not_in_uncorrected() {
     let server = serve(stalling_router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/"),
-        &[
-            "--rate",
-            "200",
-            "--duration",
-            "4s",
-            "--max-in-flight",
-            "1",
-            "--report-dir",
-            out.to_str().unwrap(),
-        ],
+        &out,
+        &["--rate", "200", "--duration", "4s", "--max-in-flight", "1"],
     );
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     let load = &read_report(&out)["load"];
@@ -168,9 +160,10 @@ fn thresholds_gate_the_exit_code_and_become_junit_testcases() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/Correct"),
+        &out,
         &[
             "--rate",
             "40",
@@ -186,8 +179,6 @@ fn thresholds_gate_the_exit_code_and_become_junit_testcases() {
             "violations==0",
             "--threshold",
             "throughput>=1/s",
-            "--report-dir",
-            out.to_str().unwrap(),
         ],
     );
     assert_eq!(run.status.code(), Some(3), "{}", describe(&run));
@@ -223,9 +214,10 @@ fn an_abort_threshold_stops_the_run_early() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/Correct"),
+        &out,
         &[
             "--rate",
             "20",
@@ -233,8 +225,6 @@ fn an_abort_threshold_stops_the_run_early() {
             "60s",
             "--threshold",
             "p50<1us:abort",
-            "--report-dir",
-            out.to_str().unwrap(),
         ],
     );
     assert_eq!(run.status.code(), Some(3), "{}", describe(&run));
@@ -250,17 +240,11 @@ fn errors_count_toward_error_rate_and_violations_exit_1_with_saved_cases() {
     let dir = temp_dir();
     // Function errors: measured, not a contract verdict.
     let errors = dir.path().join("errors");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/FunctionErrorHeader"),
-        &[
-            "--rate",
-            "50",
-            "--invocations",
-            "20",
-            "--report-dir",
-            errors.to_str().unwrap(),
-        ],
+        &errors,
+        &["--rate", "50", "--invocations", "20"],
     );
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     let figures = &read_report(&errors)["load"];
@@ -272,17 +256,11 @@ fn errors_count_toward_error_rate_and_violations_exit_1_with_saved_cases() {
 
     // A contract bug under load: exit 1, counted per check, the first few cases saved.
     let broken = dir.path().join("broken");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/DropsLastId"),
-        &[
-            "--rate",
-            "50",
-            "--invocations",
-            "20",
-            "--report-dir",
-            broken.to_str().unwrap(),
-        ],
+        &broken,
+        &["--rate", "50", "--invocations", "20"],
     );
     assert_eq!(run.status.code(), Some(1), "{}", describe(&run));
     let report = read_report(&broken);
@@ -385,15 +363,13 @@ fn merged_partitions_equal_the_whole_run() {
     for p in ["1/2", "2/2"] {
         let out = dir.path().join(format!("shard-{}", &p[..1]));
         let mut a = args.to_vec();
-        a.extend(["--partition", p, "--report-dir", out.to_str().unwrap()]);
-        let run = load(dir.path(), &url, &a);
+        a.extend(["--partition", p]);
+        let run = load_into(dir.path(), &url, &out, &a);
         assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
         shards.push(out);
     }
     let whole = dir.path().join("whole");
-    let mut a = args.to_vec();
-    a.extend(["--report-dir", whole.to_str().unwrap()]);
-    let run = load(dir.path(), &url, &a);
+    let run = load_into(dir.path(), &url, &whole, &args);
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
 
     let merged = dir.path().join("merged");
@@ -451,17 +427,11 @@ fn report_compare_flags_regressions_with_exit_3() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let base = dir.path().join("base");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &server.url("/Correct"),
-        &[
-            "--rate",
-            "50",
-            "--invocations",
-            "20",
-            "--report-dir",
-            base.to_str().unwrap(),
-        ],
+        &base,
+        &["--rate", "50", "--invocations", "20"],
     );
     assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
     let same = run_in(
@@ -566,17 +536,11 @@ fn an_unreachable_target_exits_4_with_a_report() {
         .port();
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load(
+    let run = load_into(
         dir.path(),
         &format!("http://127.0.0.1:{port}/"),
-        &[
-            "--rate",
-            "50",
-            "--duration",
-            "10s",
-            "--report-dir",
-            out.to_str().unwrap(),
-        ],
+        &out,
+        &["--rate", "50", "--duration", "10s"],
     );
     assert_eq!(run.status.code(), Some(4), "{}", describe(&run));
     let stderr = String::from_utf8_lossy(&run.stderr);
