@@ -28,6 +28,7 @@ elif [[ -n "${1:-}" ]]; then
   exit 2
 fi
 CONCURRENCY=${CONCURRENCY:-64}
+ROUNDS=${ROUNDS:-3}
 OHA_VERSION=${OHA_VERSION:-1.16.0}
 TOOLS=target/bench-tools
 OHA=$TOOLS/bin/oha
@@ -67,12 +68,14 @@ json_field() { # FILE PYTHON-EXPR
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
 
-echo "== saturation: $CONCURRENCY concurrent, ${SAT}s each"
-"$OHA" -z "${SAT}s" -c "$CONCURRENCY" --no-tui --output-format json -m POST \
-  -H 'content-type: application/json' -D "$WORK/event.json" "$URL" >"$WORK/oha.json"
-OHA_RPS=$(json_field "$WORK/oha.json" 'round(d["summary"]["requestsPerSec"], 1)')
-OHA_OK=$(json_field "$WORK/oha.json" 'd["summary"]["successRate"]')
-echo "oha                          ${OHA_RPS} req/s (success rate ${OHA_OK}; nothing checked)"
+echo "== saturation: $CONCURRENCY concurrent, ${SAT}s per run, $ROUNDS rounds alternating (median)"
+# This machine may be shared: alternating the tools and taking medians keeps a busy moment from
+# deciding the ratio.
+run_oha() {
+  "$OHA" -z "${SAT}s" -c "$CONCURRENCY" --no-tui --output-format json -m POST \
+    -H 'content-type: application/json' -D "$WORK/event.json" "$URL" >"$WORK/oha.json"
+  json_field "$WORK/oha.json" 'round(d["summary"]["requestsPerSec"], 1)'
+}
 
 run_harness() { # NAME ARGS...
   local name=$1
@@ -86,39 +89,48 @@ run_harness() { # NAME ARGS...
   json_field "$WORK/$name/report.json" 'round(d["load"]["rate_achieved"], 1)'
 }
 
-FIXED=$(run_harness fixed --event "$WORK/event.json")
+OHA_RUNS=()
+FIXED_RUNS=()
+GEN_RUNS=()
+for round in $(seq "$ROUNDS"); do
+  OHA_RUNS+=("$(run_oha)")
+  FIXED_RUNS+=("$(run_harness fixed --event "$WORK/event.json")")
+  GEN_RUNS+=("$(run_harness generated "${GEN[@]}")")
+  echo "round $round: oha ${OHA_RUNS[-1]} req/s · harness fixed ${FIXED_RUNS[-1]} inv/s · harness generated ${GEN_RUNS[-1]} inv/s"
+done
 FIXED_CHECKED=$(json_field "$WORK/fixed/report.json" 'd["load"]["invocations"]')
-echo "harness, fixed event         ${FIXED} inv/s (${FIXED_CHECKED} responses contract-checked)"
-GENERATED=$(run_harness generated "${GEN[@]}")
+FIXED_VIOLATIONS=$(json_field "$WORK/fixed/report.json" 'd["load"]["violations"]')
 GEN_CHECKED=$(json_field "$WORK/generated/report.json" 'd["load"]["invocations"]')
-echo "harness, generated events    ${GENERATED} inv/s (${GEN_CHECKED} responses contract-checked)"
-python3 - "$OHA_RPS" "$FIXED" "$GENERATED" <<'EOF'
-import sys
-oha, fixed, gen = map(float, sys.argv[1:])
-print(f"ratio fixed/oha              {fixed / oha:.2f}x")
-print(f"ratio generated/oha          {gen / oha:.2f}x")
-EOF
+python3 - "${OHA_RUNS[*]}" "${FIXED_RUNS[*]}" "${GEN_RUNS[*]}" "$FIXED_CHECKED" "$GEN_CHECKED" "$FIXED_VIOLATIONS" <<'PY'
+import statistics, sys
+oha, fixed, gen = (statistics.median(map(float, a.split())) for a in sys.argv[1:4])
+fixed_checked, gen_checked, violations = sys.argv[4:7]
+print(f"oha (one fixed body, nothing checked)      median {oha:9.1f} req/s")
+print(f"harness, fixed event (--event)             median {fixed:9.1f} inv/s  (last run: {fixed_checked} responses contract-checked, {violations} violations)")
+print(f"harness, generated events                  median {gen:9.1f} inv/s  (last run: {gen_checked} responses contract-checked)")
+print(f"ratio fixed/oha                            {fixed / oha:.2f}x")
+print(f"ratio generated/oha                        {gen / oha:.2f}x")
+PY
 
 echo "== memory: 1,000 invocations/s of small batches for ${RSS_SECONDS}s"
-"$H" load --target "$URL" --rate 1000 --duration "${RSS_SECONDS}s" "${GEN[@]}" \
-  --report-dir "$WORK/rss" >"$WORK/rss.out" 2>&1 &
-LOAD_PID=$!
+/usr/bin/time -f "%M" -o "$WORK/rss.max" "$H" load --target "$URL" --rate 1000 \
+  --duration "${RSS_SECONDS}s" "${GEN[@]}" --report-dir "$WORK/rss" >"$WORK/rss.out" 2>&1 &
+TIME_PID=$!
 SAMPLES=()
-PEAK=0
 STEP=$((RSS_SECONDS / 10))
 [[ $STEP -lt 1 ]] && STEP=1
-while kill -0 "$LOAD_PID" 2>/dev/null; do
+while kill -0 "$TIME_PID" 2>/dev/null; do
   sleep "$STEP"
-  if [[ -r /proc/$LOAD_PID/status ]]; then
+  LOAD_PID=$(pgrep -P "$TIME_PID" || true)
+  if [[ -n $LOAD_PID && -r /proc/$LOAD_PID/status ]]; then
     RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$LOAD_PID/status" 2>/dev/null || true)
-    HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$LOAD_PID/status" 2>/dev/null || true)
     if [[ -n $RSS ]]; then SAMPLES+=("$((RSS / 1024))"); fi
-    if [[ -n $HWM && $HWM -gt $PEAK ]]; then PEAK=$HWM; fi
   fi
 done
-wait "$LOAD_PID" || { cat "$WORK/rss.out" >&2; exit 1; }
+wait "$TIME_PID" || { cat "$WORK/rss.out" >&2; exit 1; }
 RSS_INV=$(json_field "$WORK/rss/report.json" 'd["load"]["invocations"]')
 RSS_RATE=$(json_field "$WORK/rss/report.json" 'round(d["load"]["rate_achieved"], 1)')
-echo "run: ${RSS_INV} invocations in ${RSS_SECONDS}s (${RSS_RATE}/s achieved)"
-echo "RSS samples every ${STEP}s (MiB): ${SAMPLES[*]}"
-echo "peak RSS (VmHWM): $((PEAK / 1024)) MiB"
+RSS_P99=$(json_field "$WORK/rss/report.json" 'd["load"]["latency"]["response_time"]["p99"]')
+echo "run: ${RSS_INV} invocations in ${RSS_SECONDS}s (${RSS_RATE}/s achieved, corrected p99 ${RSS_P99} µs)"
+echo "RSS every ${STEP}s (MiB): ${SAMPLES[*]}"
+echo "peak RSS (GNU time, max resident): $(($(tail -1 "$WORK/rss.max") / 1024)) MiB"

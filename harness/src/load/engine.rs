@@ -1,7 +1,8 @@
 //! The load engine: ONE loop for the open and the closed model, handed a [`Schedule`].
 //!
 //! - **workers** — as many as invocations may be in flight (`--max-in-flight`, or the closed model's
-//!   callers) — all run the same loop ([`worker`]): take the next slot and its event from the
+//!   callers), spread over one single-threaded runtime per core ([`spawn_workers`]) — all run the
+//!   same loop ([`worker`]): take the next slot and its event from the
 //!   shared [`Dispatcher`] (schedule order), sleep until it is due (open model), invoke, judge the
 //!   answer with [`contract::check`], save the first few failing cases per check, and record one
 //!   [`Record`] with every timestamp (intended, sent, done). When every worker is busy the next slot
@@ -305,9 +306,7 @@ pub async fn run_load(
         }),
         feed: EventFeed::new(&plan.events, plan.schedule.slice()),
     });
-    for _ in 0..workers {
-        tokio::spawn(worker(shared.clone(), dispatcher.clone(), tx.clone()));
-    }
+    spawn_workers(workers, &shared, &dispatcher, &tx);
     // Only the workers hold senders now: the channel closes when the last one is done.
     drop(tx);
 
@@ -571,6 +570,48 @@ async fn worker(shared: Arc<Shared>, dispatch: Arc<Dispatcher>, tx: mpsc::Sender
         }
     }
     batch.flush().await;
+}
+
+/// Start `n` workers on one thread per core, each thread with its own single-threaded runtime (as
+/// oha does): a connection's answer then wakes its worker on the thread that sent the request,
+/// instead of a work-stealing runtime bouncing tasks between threads and parking them on futexes
+/// at every request. Falls back to the calling runtime if threads cannot be started.
+fn spawn_workers(
+    n: usize,
+    shared: &Arc<Shared>,
+    dispatch: &Arc<Dispatcher>,
+    tx: &mpsc::Sender<Vec<Record>>,
+) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .clamp(1, n.max(1));
+    for t in 0..threads {
+        let count = n / threads + usize::from(t < n % threads);
+        let (s, d, sender) = (shared.clone(), dispatch.clone(), tx.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let started = runtime.map_err(|e| e.to_string()).and_then(|rt| {
+            std::thread::Builder::new()
+                .name(format!("load-worker-{t}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let mut set = tokio::task::JoinSet::new();
+                        for _ in 0..count {
+                            set.spawn(worker(s.clone(), d.clone(), sender.clone()));
+                        }
+                        drop(sender);
+                        while set.join_next().await.is_some() {}
+                    });
+                })
+                .map_err(|e| e.to_string())
+        });
+        if started.is_err() {
+            for _ in 0..count {
+                tokio::spawn(worker(shared.clone(), dispatch.clone(), tx.clone()));
+            }
+        }
+    }
 }
 
 /// One invocation: send, judge, save a case if it is among the first few of its check.
