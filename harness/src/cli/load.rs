@@ -275,12 +275,7 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     let rt = super::runtime()?;
     let report = rt.block_on(async {
         let cancel = CancellationToken::new();
-        let on_ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-            }
-        });
+        on_ctrl_c(cancel.clone());
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
         target.shutdown().await;
@@ -311,4 +306,26 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     }
     view.summary(&report, args.report_dir.as_deref());
     Ok(report.exit_code)
+}
+
+/// Cancel `cancel` on Ctrl-C. The handler is in place when this returns (a spawned `ctrl_c()` is
+/// only registered once its task first runs, and a Ctrl-C before that would kill the run without
+/// its partial report).
+fn on_ctrl_c(cancel: CancellationToken) {
+    #[cfg(unix)]
+    if let Ok(mut sigint) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    {
+        tokio::spawn(async move {
+            if sigint.recv().await.is_some() {
+                cancel.cancel();
+            }
+        });
+        return;
+    }
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+    });
 }

@@ -555,7 +555,7 @@ async fn worker(shared: Arc<Shared>, dispatch: Arc<Dispatcher>, tx: mpsc::Sender
             batch.flush().await;
             tokio::select! {
                 biased;
-                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = sleep_precisely(due) => {}
                 _ = dispatch.stop.cancelled() => {
                     dispatch.waiting.fetch_sub(1, Ordering::Relaxed);
                     break;
@@ -570,6 +570,21 @@ async fn worker(shared: Arc<Shared>, dispatch: Arc<Dispatcher>, tx: mpsc::Sender
         }
     }
     batch.flush().await;
+}
+
+/// Sleep until `due`, to well under a millisecond. tokio's timer has a millisecond grain and
+/// rounds up, which alone would make every open-model send ~1 ms late and add that to the corrected
+/// latency: sleep coarsely to just before `due`, then yield until it.
+async fn sleep_precisely(due: Instant) {
+    const GRAIN: Duration = Duration::from_millis(1);
+    if let Some(coarse) = due.checked_sub(GRAIN)
+        && coarse > Instant::now()
+    {
+        tokio::time::sleep_until(coarse.into()).await;
+    }
+    while Instant::now() < due {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Start `n` workers on one thread per core, each thread with its own single-threaded runtime (as
