@@ -71,22 +71,36 @@ json_field() { # FILE PYTHON-EXPR
 echo "== saturation: $CONCURRENCY concurrent, ${SAT}s per run, $ROUNDS rounds alternating (median)"
 # This machine may be shared: alternating the tools and taking medians keeps a busy moment from
 # deciding the ratio.
+# Each run prints "RATE CPU_US_PER_REQUEST": the client's own user+system CPU per request, which a
+# busy neighbour disturbs far less than the rate.
+cpu_per_request() { # TIME-FILE REQUESTS
+  python3 -c "import sys; u, s = map(float, open(sys.argv[1]).read().split()[-2:]); print(round((u + s) / float(sys.argv[2]) * 1e6, 1))" "$1" "$2"
+}
+
 run_oha() {
-  "$OHA" -z "${SAT}s" -c "$CONCURRENCY" --no-tui --output-format json -m POST \
-    -H 'content-type: application/json' -D "$WORK/event.json" "$URL" >"$WORK/oha.json"
-  json_field "$WORK/oha.json" 'round(d["summary"]["requestsPerSec"], 1)'
+  /usr/bin/time -f "%U %S" -o "$WORK/oha.time" "$OHA" -z "${SAT}s" -c "$CONCURRENCY" --no-tui \
+    --output-format json -m POST -H 'content-type: application/json' -D "$WORK/event.json" \
+    "$URL" >"$WORK/oha.json"
+  local rate total
+  rate=$(json_field "$WORK/oha.json" 'round(d["summary"]["requestsPerSec"], 1)')
+  total=$(json_field "$WORK/oha.json" 'round(d["summary"]["requestsPerSec"] * d["summary"]["total"])')
+  echo "$rate $(cpu_per_request "$WORK/oha.time" "$total")"
 }
 
 run_harness() { # NAME ARGS...
   local name=$1
   shift
-  "$H" load --target "$URL" --concurrency "$CONCURRENCY" --duration "${SAT}s" \
+  /usr/bin/time -f "%U %S" -o "$WORK/$name.time" "$H" load --target "$URL" \
+    --concurrency "$CONCURRENCY" --duration "${SAT}s" \
     --report-dir "$WORK/$name" "$@" >"$WORK/$name.out" 2>&1 || {
     echo "harness run $name failed:" >&2
     cat "$WORK/$name.out" >&2
     exit 1
   }
-  json_field "$WORK/$name/report.json" 'round(d["load"]["rate_achieved"], 1)'
+  local rate total
+  rate=$(json_field "$WORK/$name/report.json" 'round(d["load"]["rate_achieved"], 1)')
+  total=$(json_field "$WORK/$name/report.json" 'd["load"]["invocations"] + d["load"]["interrupted"]')
+  echo "$rate $(cpu_per_request "$WORK/$name.time" "$total")"
 }
 
 OHA_RUNS=()
@@ -96,20 +110,23 @@ for round in $(seq "$ROUNDS"); do
   OHA_RUNS+=("$(run_oha)")
   FIXED_RUNS+=("$(run_harness fixed --event "$WORK/event.json")")
   GEN_RUNS+=("$(run_harness generated "${GEN[@]}")")
-  echo "round $round: oha ${OHA_RUNS[-1]} req/s · harness fixed ${FIXED_RUNS[-1]} inv/s · harness generated ${GEN_RUNS[-1]} inv/s"
+  echo "round $round (rate, client CPU µs/request): oha ${OHA_RUNS[-1]} · harness fixed ${FIXED_RUNS[-1]} · harness generated ${GEN_RUNS[-1]}"
 done
 FIXED_CHECKED=$(json_field "$WORK/fixed/report.json" 'd["load"]["invocations"]')
 FIXED_VIOLATIONS=$(json_field "$WORK/fixed/report.json" 'd["load"]["violations"]')
 GEN_CHECKED=$(json_field "$WORK/generated/report.json" 'd["load"]["invocations"]')
-python3 - "${OHA_RUNS[*]}" "${FIXED_RUNS[*]}" "${GEN_RUNS[*]}" "$FIXED_CHECKED" "$GEN_CHECKED" "$FIXED_VIOLATIONS" <<'PY'
+python3 - "$FIXED_CHECKED" "$GEN_CHECKED" "$FIXED_VIOLATIONS" "${OHA_RUNS[@]}" -- "${FIXED_RUNS[@]}" -- "${GEN_RUNS[@]}" <<'PY'
 import statistics, sys
-oha, fixed, gen = (statistics.median(map(float, a.split())) for a in sys.argv[1:4])
-fixed_checked, gen_checked, violations = sys.argv[4:7]
-print(f"oha (one fixed body, nothing checked)      median {oha:9.1f} req/s")
-print(f"harness, fixed event (--event)             median {fixed:9.1f} inv/s  (last run: {fixed_checked} responses contract-checked, {violations} violations)")
-print(f"harness, generated events                  median {gen:9.1f} inv/s  (last run: {gen_checked} responses contract-checked)")
-print(f"ratio fixed/oha                            {fixed / oha:.2f}x")
-print(f"ratio generated/oha                        {gen / oha:.2f}x")
+fixed_checked, gen_checked, violations = sys.argv[1:4]
+groups = " ".join(sys.argv[4:]).split(" -- ")
+(oha, fixed, gen) = [[float(x) for x in g.split()] for g in groups]
+rate = lambda v: statistics.median(v[0::2])
+cpu = lambda v: statistics.median(v[1::2])
+print(f"oha (one fixed body, nothing checked)   median {rate(oha):9.1f} req/s   {cpu(oha):5.1f} µs CPU/request")
+print(f"harness, fixed event (--event)          median {rate(fixed):9.1f} inv/s   {cpu(fixed):5.1f} µs CPU/invocation  (last run: {fixed_checked} responses contract-checked, {violations} violations)")
+print(f"harness, generated events               median {rate(gen):9.1f} inv/s   {cpu(gen):5.1f} µs CPU/invocation  (last run: {gen_checked} responses contract-checked)")
+print(f"ratio fixed/oha                         {rate(fixed) / rate(oha):.2f}x rate   {cpu(oha) / cpu(fixed):.2f}x CPU efficiency")
+print(f"ratio generated/oha                     {rate(gen) / rate(oha):.2f}x rate   {cpu(oha) / cpu(gen):.2f}x CPU efficiency")
 PY
 
 echo "== memory: 1,000 invocations/s of small batches for ${RSS_SECONDS}s"

@@ -249,6 +249,11 @@ pub async fn run_load(
     sink: &mut dyn EventSink,
     cancel: CancellationToken,
 ) -> LoadOutcome {
+    let feed = EventFeed::new(&plan.events, plan.schedule.slice());
+    tokio::select! {
+        _ = feed.prime() => {}
+        _ = cancel.cancelled() => {}
+    }
     let started_at = SystemTime::now();
     let start = Instant::now();
     let warmup = plan.schedule.warmup();
@@ -304,7 +309,7 @@ pub async fn run_load(
             measured: 0,
             finished: false,
         }),
-        feed: EventFeed::new(&plan.events, plan.schedule.slice()),
+        feed,
     });
     spawn_workers(workers, &shared, &dispatcher, &tx);
     // Only the workers hold senders now: the channel closes when the last one is done.
@@ -695,6 +700,8 @@ struct EventFeed {
     /// Generator threads' queues: thread `t` makes the partition's events `j ≡ t (mod threads)`.
     /// Behind an async lock because only generation ever has to wait.
     generated: tokio::sync::Mutex<Vec<mpsc::Receiver<Arc<Prepared>>>>,
+    /// Each queue's first event, taken by [`EventFeed::prime`] before the clock starts.
+    primed: std::sync::Mutex<Vec<Option<Arc<Prepared>>>>,
 }
 
 /// Batches a generator thread may have ready ahead of the schedule: enough to hide generation
@@ -733,8 +740,20 @@ impl EventFeed {
         }
         EventFeed {
             source: source.clone(),
+            primed: std::sync::Mutex::new(vec![None; generated.len()]),
             generated: tokio::sync::Mutex::new(generated),
         }
+    }
+
+    /// Wait until every generator has its first event ready, so the run's clock starts with events
+    /// in hand: a multi-megabyte first batch must not count as the target's lateness.
+    async fn prime(&self) {
+        let mut queues = self.generated.lock().await;
+        let mut first = Vec::with_capacity(queues.len());
+        for q in queues.iter_mut() {
+            first.push(q.recv().await);
+        }
+        *self.primed.lock().unwrap_or_else(|p| p.into_inner()) = first;
     }
 
     /// The event of the partition's `j`-th slot, global index `k`.
@@ -748,7 +767,17 @@ impl EventFeed {
                 if n == 0 {
                     return None;
                 }
-                queues[(j % n) as usize].recv().await
+                let i = (j % n) as usize;
+                let primed = self
+                    .primed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(i)
+                    .and_then(Option::take);
+                match primed {
+                    Some(e) => Some(e),
+                    None => queues[i].recv().await,
+                }
             }
         }
     }

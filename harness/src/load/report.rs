@@ -54,11 +54,12 @@ fn firehose_section(m: &FirehoseModel, outcome: &LoadOutcome) -> FirehoseModelSe
     };
     let mean_in_flight = outcome.rate_achieved() * mean_service_s;
     let mut verdict = format!(
-        "at {} bytes/s this transformer answered with p99 {} (p99.9 {}, corrected) and needed up to {} concurrent instances (mean {:.1}); Firehose allows {} outstanding invocations",
+        "at {} bytes/s this transformer answered with p99 {} (p99.9 {}, corrected) and needed up to {} concurrent instance{} (mean {:.2}); Firehose allows {} outstanding invocations",
         format_count(s.ingest.round() as u64),
         firehose_reports::markdown::micros(st.response_time.value_at_quantile(0.99)),
         firehose_reports::markdown::micros(st.response_time.value_at_quantile(0.999)),
         outcome.peak_in_flight,
+        if outcome.peak_in_flight == 1 { "" } else { "s" },
         mean_in_flight,
         m.outstanding
     );
