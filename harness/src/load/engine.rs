@@ -368,6 +368,10 @@ pub async fn run_load(
             grace_ends = Some(tokio::time::Instant::now() + plan.grace);
         }
     }
+    // Ctrl-C also stops the workers, so the channel may close before the select above saw it.
+    if cancel.is_cancelled() {
+        collector.stop(Stopped::Interrupted);
+    }
     let peak = shared.peak_in_flight.load(Ordering::Relaxed);
     collector.finish(start.elapsed(), peak)
 }

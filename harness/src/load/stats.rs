@@ -248,11 +248,15 @@ impl Intervals {
             self.open.push_back(IntervalStats::new(self.next));
             self.next += 1;
         }
-        let at = self
-            .open
-            .iter()
-            .position(|i| i.second == second)
-            .unwrap_or(0);
+        // Nearly every sample belongs to the newest second.
+        let at = if self.open.back().is_some_and(|i| i.second == second) {
+            self.open.len() - 1
+        } else {
+            self.open
+                .iter()
+                .position(|i| i.second == second)
+                .unwrap_or(0)
+        };
         if let Some(i) = self.open.get_mut(at) {
             i.record(s);
         }

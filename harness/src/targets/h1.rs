@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HOST, HeaderMap, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 
@@ -160,7 +160,13 @@ impl H1Client {
         };
         let status = resp.status().as_u16();
         let (parts, mut incoming) = resp.into_parts();
-        let mut buf = BytesMut::new();
+        // Sized from Content-Length when there is one: no regrowing the buffer chunk by chunk.
+        let expected = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut buf = BytesMut::with_capacity(expected.min(BODY_READ_CAP));
         let mut truncated = false;
         while let Some(frame) = incoming.frame().await {
             let Ok(chunk) = frame?.into_data() else {

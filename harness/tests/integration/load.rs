@@ -587,7 +587,9 @@ fn ctrl_c_writes_a_partial_report_and_exits_130() {
         .status()
         .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert_eq!(status.code(), Some(130), "{status:?}\n{line}{rest}");
     let report = read_report(&out);
     assert_eq!(report["stopped_early"], "interrupted");
     assert_eq!(report["exit_code"], 130);
