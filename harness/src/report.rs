@@ -93,6 +93,15 @@ pub fn failure(g: &FailureGroup) -> Failure {
     }
 }
 
+/// The failure groups a report lists: the first [`MAX_FAILURES_LISTED`].
+pub fn failures(groups: &[FailureGroup]) -> Vec<Failure> {
+    groups
+        .iter()
+        .take(MAX_FAILURES_LISTED)
+        .map(failure)
+        .collect()
+}
+
 /// Records sent and what came back, as the report counts them.
 pub fn record_counts(sent: u64, results: &RecordResults) -> RecordCounts {
     RecordCounts {
@@ -150,12 +159,7 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         })
         .collect();
     report.checks = check_results(&plan.checks, &outcome.check_counts, &outcome.groups);
-    report.failures = outcome
-        .groups
-        .iter()
-        .take(MAX_FAILURES_LISTED)
-        .map(failure)
-        .collect();
+    report.failures = failures(&outcome.groups);
     report.failures_truncated = outcome.groups.len() > MAX_FAILURES_LISTED;
     report.records = record_counts(outcome.records_sent, &outcome.results);
     if !outcome.latency.is_empty() {

@@ -179,16 +179,22 @@ impl TerminalReporter {
         for note in &report.notes {
             out.push_str(&format!("\n  note: {note}\n"));
         }
-        let verdict = match report.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        };
-        out.push_str(&format!("\n{verdict} (exit {})", report.exit_code));
-        if let Some(d) = report_dir {
-            out.push_str(&format!(" — report in {}/", d.display()));
-        }
+        out.push_str(&verdict_line(report, report_dir));
         println!("{out}");
     }
+}
+
+/// The last line of a summary: `PASS (exit 0) — report in DIR/`.
+pub(crate) fn verdict_line(report: &Report, report_dir: Option<&Path>) -> String {
+    let verdict = match report.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    };
+    let mut line = format!("\n{verdict} (exit {})", report.exit_code);
+    if let Some(d) = report_dir {
+        line.push_str(&format!(" — report in {}/", d.display()));
+    }
+    line
 }
 
 fn preview(bytes: &[u8]) -> String {

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use firehose_reports::markdown::micros;
-use firehose_reports::{CheckStatus, LatencySummary, Report, Verdict};
+use firehose_reports::{CheckStatus, LatencySummary, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{LoadEvent, Progress};
 use crate::events::{EventSink, RunEvent};
-use crate::terminal::{line_above, progress_bar};
+use crate::terminal::{line_above, progress_bar, verdict_line};
 use crate::values::{format_count, format_duration};
 
 pub struct LoadView {
@@ -182,14 +182,7 @@ pub fn summary_text(report: &Report, report_dir: Option<&Path>) -> String {
     for note in &report.notes {
         out.push_str(&format!("  note: {note}\n"));
     }
-    let verdict = match report.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-    };
-    out.push_str(&format!("\n{verdict} (exit {})", report.exit_code));
-    if let Some(d) = report_dir {
-        out.push_str(&format!(" — report in {}/", d.display()));
-    }
+    out.push_str(&verdict_line(report, report_dir));
     out
 }
 

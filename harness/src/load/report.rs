@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use firehose_generators::GenConfig;
 use firehose_reports::{
     CheckResult, CheckStatus, Failure, FirehoseModelSection, HistogramError, Interval,
-    LatencySummary, LoadLatency, LoadSection, MAX_FAILURES_LISTED, Report, Severity as RSeverity,
-    ThresholdResult, Verdict,
+    LatencySummary, LoadLatency, LoadSection, Report, Severity as RSeverity, ThresholdResult,
+    Verdict,
 };
 
 use super::engine::{LoadOutcome, Stopped, describe_model};
@@ -18,7 +18,7 @@ use super::thresholds::{Figures, Threshold};
 use super::{LoadPlan, counts_as_error};
 use crate::contract::CheckId;
 use crate::exit_codes;
-use crate::report::{check_results, failure, generator_flags, record_counts, timestamp};
+use crate::report::{check_results, failures, generator_flags, record_counts, timestamp};
 use crate::values::format_count;
 
 /// Why a run that judged nothing exits 4.
@@ -108,12 +108,7 @@ pub fn load_report(
         .to_string()
     });
     report.checks = check_results(&plan.checks, &st.check_counts, &outcome.groups);
-    report.failures = outcome
-        .groups
-        .iter()
-        .take(MAX_FAILURES_LISTED)
-        .map(failure)
-        .collect();
+    report.failures = failures(&outcome.groups);
     report.failures_truncated = outcome.groups_truncated;
     demote_error_checks(&mut report.checks, &mut report.failures);
     report.records = record_counts(st.records, &st.results);

@@ -33,6 +33,13 @@ fn load_into(cwd: &Path, target: &str, out: &Path, extra: &[&str]) -> std::proce
     load(cwd, target, &args)
 }
 
+/// `load_into` that must exit 0; its report.
+fn load_ok(cwd: &Path, target: &str, out: &Path, extra: &[&str]) -> Value {
+    let run = load_into(cwd, target, out, extra);
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    read_report(out)
+}
+
 fn histogram(summary: &Value) -> Histogram<u64> {
     firehose_reports::LatencySummary::decode(summary["histogram"].as_str().unwrap()).unwrap()
 }
@@ -42,16 +49,14 @@ fn constant_rate_issues_the_planned_number_of_invocations() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load_into(
+    let report = load_ok(
         dir.path(),
         &server.url("/Correct"),
         &out,
         &["--rate", "50", "--duration", "2s"],
     );
-    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
-    let report = read_report(&out);
     let load = &report["load"];
-    assert_eq!(load["invocations"], 100, "{}", describe(&run));
+    assert_eq!(load["invocations"], 100);
     assert_eq!(load["planned_invocations"], 100);
     assert_eq!(load["interrupted"], 0);
     assert_eq!(load["latency"]["response_time"]["count"], 100);
@@ -89,7 +94,7 @@ fn closed_model_sends_exactly_the_invocations_asked_for() {
     let server = serve(zoo::router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load_into(
+    let load = &load_ok(
         dir.path(),
         &server.url("/Correct"),
         &out,
@@ -101,9 +106,7 @@ fn closed_model_sends_exactly_the_invocations_asked_for() {
             "--warmup",
             "200ms",
         ],
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
-    let load = &read_report(&out)["load"];
+    )["load"];
     assert_eq!(load["invocations"], 60);
     assert!(load["peak_in_flight"].as_u64().unwrap() <= 4);
     assert!(load["model"].as_str().unwrap().starts_with("closed"));
@@ -130,14 +133,12 @@ fn a_stall_shows_in_corrected_latency_but_not_in_uncorrected() {
     let server = serve(stalling_router());
     let dir = temp_dir();
     let out = dir.path().join("out");
-    let run = load_into(
+    let load = &load_ok(
         dir.path(),
         &server.url("/"),
         &out,
         &["--rate", "200", "--duration", "4s", "--max-in-flight", "1"],
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
-    let load = &read_report(&out)["load"];
+    )["load"];
     // Nothing skipped: every due invocation was sent, late or not.
     assert_eq!(load["invocations"], 800);
     let corrected = load["latency"]["response_time"]["p99"].as_u64().unwrap();
@@ -240,14 +241,12 @@ fn errors_count_toward_error_rate_and_violations_exit_1_with_saved_cases() {
     let dir = temp_dir();
     // Function errors: measured, not a contract verdict.
     let errors = dir.path().join("errors");
-    let run = load_into(
+    let figures = &load_ok(
         dir.path(),
         &server.url("/FunctionErrorHeader"),
         &errors,
         &["--rate", "50", "--invocations", "20"],
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
-    let figures = &read_report(&errors)["load"];
+    )["load"];
     assert_eq!(figures["errors"], 20);
     assert_eq!(figures["error_rate"], 1.0);
     assert_eq!(figures["violations"], 0);
