@@ -65,6 +65,8 @@ pub enum RunEvent {
     },
     /// Something worth a line in the terminal ("deadline reached after 57 of 100 cases").
     Note(String),
+    /// What a `load` run reports while it runs (progress, new failures, threshold breaches).
+    Load(crate::load::LoadEvent),
 }
 
 /// Receives events. `emit` must be quick: it runs on the engine's path.

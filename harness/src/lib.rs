@@ -16,6 +16,7 @@
 //! - [`invocation`] — [`invocation::Invocation`], what one call produced.
 //! - [`contract`] — the oracle: `(event, invocation) → Verdict`.
 //! - [`conformance`] — `check`: phases, shrinking, case folders, regressions.
+//! - [`load`] — `load`: schedules, the one open/closed engine, mergeable histograms, thresholds.
 //! - [`events`] — [`events::RunEvent`], the only thing reporters see; [`terminal`] renders it.
 //! - [`report`] — engine results → [`firehose_reports::Report`].
 //! - [`exit_codes`], [`errors`] — outcomes and failures → exit codes, in one place.
@@ -28,6 +29,7 @@ pub mod errors;
 pub mod events;
 pub mod exit_codes;
 pub mod invocation;
+pub mod load;
 pub mod report;
 pub mod targets;
 pub mod terminal;

@@ -6,6 +6,11 @@ use firehose_harness::cli::Cli;
 use firehose_harness::errors::exit_code;
 use firehose_harness::exit_codes;
 
+// See harness/Cargo.toml: glibc's allocator makes the load engine's threads contend.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -11,7 +11,7 @@ use firehose_reports::{
 };
 
 use crate::conformance::{CheckOutcome, CheckPlan, FailureGroup};
-use crate::contract::{CheckId, CheckSet, Severity};
+use crate::contract::{CheckId, CheckSet, RecordResults, Severity};
 use crate::exit_codes;
 
 /// Why a run that the deadline cut before any answer exits 4.
@@ -93,6 +93,25 @@ pub fn failure(g: &FailureGroup) -> Failure {
     }
 }
 
+/// The failure groups a report lists: the first [`MAX_FAILURES_LISTED`].
+pub fn failures(groups: &[FailureGroup]) -> Vec<Failure> {
+    groups
+        .iter()
+        .take(MAX_FAILURES_LISTED)
+        .map(failure)
+        .collect()
+}
+
+/// Records sent and what came back, as the report counts them.
+pub fn record_counts(sent: u64, results: &RecordResults) -> RecordCounts {
+    RecordCounts {
+        sent,
+        ok: results.ok,
+        dropped: results.dropped,
+        processing_failed: results.processing_failed,
+    }
+}
+
 /// The flags that reproduce a generator configuration.
 pub fn generator_flags(g: &GenConfig) -> String {
     let join = |v: Vec<&str>| v.join(",");
@@ -140,19 +159,9 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         })
         .collect();
     report.checks = check_results(&plan.checks, &outcome.check_counts, &outcome.groups);
-    report.failures = outcome
-        .groups
-        .iter()
-        .take(MAX_FAILURES_LISTED)
-        .map(failure)
-        .collect();
+    report.failures = failures(&outcome.groups);
     report.failures_truncated = outcome.groups.len() > MAX_FAILURES_LISTED;
-    report.records = RecordCounts {
-        sent: outcome.records_sent,
-        ok: outcome.results.ok,
-        dropped: outcome.results.dropped,
-        processing_failed: outcome.results.processing_failed,
-    };
+    report.records = record_counts(outcome.records_sent, &outcome.results);
     if !outcome.latency.is_empty() {
         report.latency = Some(LatencySummary::from_histogram(&outcome.latency));
     }

@@ -13,6 +13,27 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::events::{EventSink, RunEvent};
 use crate::values::format_count;
 
+/// A progress bar on stderr (hidden when stderr is not a terminal), ticking on its own.
+pub(crate) fn progress_bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("static template")
+            .progress_chars("█▉▊▋▌▍▎▏ "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// A line on stderr that does not tear the progress bar.
+pub(crate) fn line_above(bar: &ProgressBar, s: String) {
+    if bar.is_hidden() {
+        eprintln!("{s}");
+    } else {
+        bar.println(s);
+    }
+}
+
 pub struct TerminalReporter {
     bar: ProgressBar,
     failing: u64,
@@ -26,25 +47,12 @@ impl Default for TerminalReporter {
 
 impl TerminalReporter {
     pub fn new() -> Self {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}",
-            )
-            .expect("static template")
-            .progress_chars("█▉▊▋▌▍▎▏ "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
+        let bar = progress_bar("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}");
         TerminalReporter { bar, failing: 0 }
     }
 
-    /// A line on stderr that does not tear the progress bar.
     fn line(&self, s: String) {
-        if self.bar.is_hidden() {
-            eprintln!("{s}");
-        } else {
-            self.bar.println(s);
-        }
+        line_above(&self.bar, s);
     }
 
     pub fn header(&self, command: &str, target: &str, seed: Option<u64>) {
@@ -176,16 +184,22 @@ impl TerminalReporter {
         for note in &report.notes {
             out.push_str(&format!("\n  note: {note}\n"));
         }
-        let verdict = match report.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        };
-        out.push_str(&format!("\n{verdict} (exit {})", report.exit_code));
-        if let Some(d) = report_dir {
-            out.push_str(&format!(" — report in {}/", d.display()));
-        }
+        out.push_str(&verdict_line(report, report_dir));
         println!("{out}");
     }
+}
+
+/// The last line of a summary: `PASS (exit 0) — report in DIR/`.
+pub(crate) fn verdict_line(report: &Report, report_dir: Option<&Path>) -> String {
+    let verdict = match report.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    };
+    let mut line = format!("\n{verdict} (exit {})", report.exit_code);
+    if let Some(d) = report_dir {
+        line.push_str(&format!(" — report in {}/", d.display()));
+    }
+    line
 }
 
 fn preview(bytes: &[u8]) -> String {
@@ -230,6 +244,8 @@ impl EventSink for TerminalReporter {
             )),
             RunEvent::CaseSaved { .. } => {}
             RunEvent::Note(n) => self.line(format!("  note: {n}")),
+            // `load` has its own live view (`load::live`).
+            RunEvent::Load(_) => {}
         }
     }
 }

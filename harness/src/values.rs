@@ -4,7 +4,10 @@
 //! - sizes `512`, `64KiB`, `1MB` — `KB`/`MB`/`GB` are powers of ten, `KiB`/`MiB`/`GiB` powers of two;
 //! - ranges `MIN..MAX` of either (`1..500`, `0..64KiB`); `N` alone means `N..N`;
 //! - rates `50`, `50/s`, `120/m`, `0.5/s`;
-//! - stages `30s:100,1m:100,30s:0`.
+//! - stages `30s:100,1m:100,30s:0`;
+//! - byte rates `5MB/s`, `300MB/m` (the Firehose model's ingest);
+//! - ratios `0.1%` or `0.001` (error-rate thresholds, tolerances);
+//! - partitions `I/N`, 1-based (`--partition 2/4` is the second quarter of the schedule).
 //!
 //! Errors are one line that quotes the input and shows a valid example.
 
@@ -181,6 +184,47 @@ pub fn parse_stages(s: &str) -> Result<Vec<Stage>, String> {
     Ok(stages)
 }
 
+/// A byte rate in bytes per second: `5MB/s`, `300MB/m`, `1GiB/h` (sizes as in [`parse_size`]).
+pub fn parse_byte_rate(s: &str) -> Result<f64, String> {
+    let bad = || format!("`{s}` is not a byte rate; write e.g. 5MB/s, 300MB/m");
+    let (size, per) = s.trim().split_once('/').ok_or_else(bad)?;
+    let per = match per {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let bytes = parse_size(size).map_err(|_| bad())?;
+    Ok(bytes as f64 / per)
+}
+
+/// A ratio: `0.1%` is 0.001, `0.001` is 0.001. Percentages say what they mean, so prefer them.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    let bad = || format!("`{s}` is not a ratio; write e.g. 0.1% or 0.001");
+    let t = s.trim();
+    let (n, scale) = match t.strip_suffix('%') {
+        Some(n) => (n, 0.01),
+        None => (t, 1.0),
+    };
+    let v: f64 = n.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(bad());
+    }
+    Ok(v * scale)
+}
+
+/// `I/N`: the I-th of N equal slices, 1-based, as `cargo nextest --partition count:I/N` counts.
+pub fn parse_partition(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not a partition; write I/N with 1 <= I <= N, e.g. 2/4");
+    let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+    let i: u32 = i.trim().parse().map_err(|_| bad())?;
+    let n: u32 = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
 /// Split a comma list, trimming items and dropping empty ones.
 pub fn parse_list(s: &str) -> Vec<String> {
     s.split(',')
@@ -250,5 +294,24 @@ mod tests {
         assert_eq!(st.len(), 3);
         assert_eq!(st[1].duration, Duration::from_secs(60));
         assert!(parse_stages("30s").is_err());
+        assert!(parse_stages("30s:fast").is_err());
+        assert!(parse_stages("0s:10").is_err());
+    }
+
+    #[test]
+    fn byte_rates_ratios_partitions() {
+        assert_eq!(parse_byte_rate("5MB/s").unwrap(), 5_000_000.0);
+        assert_eq!(parse_byte_rate("60MB/m").unwrap(), 1_000_000.0);
+        assert!(parse_byte_rate("5MB").is_err());
+        assert!(parse_byte_rate("5MB/day").is_err());
+        assert!((parse_ratio("0.1%").unwrap() - 0.001).abs() < 1e-12);
+        assert_eq!(parse_ratio("0.25").unwrap(), 0.25);
+        assert!(parse_ratio("-1%").is_err());
+        assert!(parse_ratio("lots").is_err());
+        assert_eq!(parse_partition("2/4").unwrap(), (2, 4));
+        assert_eq!(parse_partition("1/1").unwrap(), (1, 1));
+        for bad in ["0/4", "5/4", "1/0", "1", "a/b"] {
+            assert!(parse_partition(bad).is_err(), "{bad}");
+        }
     }
 }

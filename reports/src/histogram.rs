@@ -33,12 +33,25 @@ pub enum HistogramError {
 }
 
 impl LatencySummary {
-    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+    /// A histogram as V2 + DEFLATE, base64: the form `report.json` and interval logs carry.
+    pub fn encode(h: &Histogram<u64>) -> String {
         let mut bytes = Vec::new();
         // Serialising into a Vec only fails for histograms too large for the format, which ours are not.
         V2DeflateSerializer::new()
             .serialize(h, &mut bytes)
             .expect("histogram serialisation");
+        STANDARD.encode(bytes)
+    }
+
+    /// Decode what [`LatencySummary::encode`] wrote.
+    pub fn decode(encoded: &str) -> Result<Histogram<u64>, HistogramError> {
+        let bytes = STANDARD.decode(encoded)?;
+        Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map_err(|e| HistogramError::Decode(format!("{e:?}")))
+    }
+
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
         let empty = h.is_empty();
         LatencySummary {
             count: h.len(),
@@ -49,15 +62,12 @@ impl LatencySummary {
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
             max: h.max(),
-            histogram: STANDARD.encode(bytes),
+            histogram: Self::encode(h),
         }
     }
 
     pub fn histogram(&self) -> Result<Histogram<u64>, HistogramError> {
-        let bytes = STANDARD.decode(&self.histogram)?;
-        Deserializer::new()
-            .deserialize(&mut &bytes[..])
-            .map_err(|e| HistogramError::Decode(format!("{e:?}")))
+        Self::decode(&self.histogram)
     }
 
     /// The exact union of two summaries' histograms.

@@ -69,7 +69,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "\n### Load\n")?;
         writeln!(
             out,
-            "- {} invocations at {:.1}/s ({} model), {} late sends, error rate {:.3}%",
+            "- {} invocations at {:.1}/s achieved, model {}, {} late sends, error rate {:.3}%",
             load.invocations,
             load.rate_achieved,
             load.model,
@@ -87,6 +87,11 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             micros(lat.service_time.p99),
             micros(lat.service_time.p999)
         )?;
+        writeln!(out, "- {}", load.latency_explanation())?;
+        if let Some(f) = &load.firehose_model {
+            writeln!(out, "- Firehose model: {}", f.description)?;
+            writeln!(out, "- {}", f.verdict)?;
+        }
         for t in &load.thresholds {
             writeln!(
                 out,

@@ -115,18 +115,26 @@ pub struct BatchSize {
     pub bytes: u64,
 }
 
-/// Throughput in one second of a load run.
+/// Throughput in one second of a load run, by completion time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
-    /// Seconds since the start of the measured run.
+    /// Seconds since the start of the measured run (after the warm-up).
     pub second: u64,
     pub invocations: u64,
     pub records: u64,
+    /// Event bytes sent.
     pub bytes_in: u64,
+    /// Response bytes received.
     pub bytes_out: u64,
     pub errors: u64,
+    pub violations: u64,
+    pub late_sends: u64,
+    /// Corrected response time in this second, µs.
     pub p50: u64,
     pub p99: u64,
+    /// This second's corrected response-time histogram (V2 + DEFLATE, base64), so merged reports
+    /// recompute p50/p99 exactly.
+    pub histogram: String,
 }
 
 /// A threshold and whether it held.
@@ -150,6 +158,25 @@ pub struct LoadLatency {
     pub lag: LatencySummary,
 }
 
+/// The Firehose model's derivation (`--firehose-ingest`), so the report reads "at 5 MB/s …".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirehoseModelSection {
+    pub ingest_bytes_per_second: f64,
+    pub buffer_size: u64,
+    pub buffer_interval_ms: u64,
+    pub shards: u32,
+    /// `size` or `interval`: which buffer hint ends a batch.
+    pub trigger: String,
+    pub invocation_rate: f64,
+    pub batch_bytes: u64,
+    /// Firehose's outstanding-invocation limit (5 per shard): the run's in-flight cap.
+    pub outstanding_limit: u32,
+    /// The derivation in one sentence.
+    pub description: String,
+    /// The answer in one sentence: latency and the concurrency it took.
+    pub verdict: String,
+}
+
 /// The figures only a load run has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSection {
@@ -169,13 +196,30 @@ pub struct LoadSection {
     pub bytes_out_per_second: f64,
     pub max_in_flight: u64,
     pub peak_in_flight: u64,
+    /// Little's law: achieved rate × mean service time — the instances the target kept busy.
+    pub mean_in_flight: f64,
+    /// Invocations sent during `--warmup`, excluded from every figure here.
+    pub warmup_invocations: u64,
+    /// Where events came from: `generated`, `pool of N`, or the `--event` file.
+    pub events: String,
     pub latency: LoadLatency,
     pub thresholds: Vec<ThresholdResult>,
     pub intervals: Vec<Interval>,
     /// Partition `i/n` this report covers, if the run was split.
     pub partition: Option<String>,
     /// The Firehose model's derivation, when `--firehose-ingest` was used.
-    pub firehose_model: Option<String>,
+    pub firehose_model: Option<FirehoseModelSection>,
+}
+
+impl LoadSection {
+    /// Why the corrected and uncorrected figures differ, in one sentence (reports print it beside
+    /// them).
+    pub fn latency_explanation(&self) -> String {
+        format!(
+            "Response time runs from when each invocation was due, so it includes time spent waiting behind a slow target ({} late sends); service time starts when the request actually left, which is what closed-loop tools such as oha report and why it can look better.",
+            self.late_sends
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

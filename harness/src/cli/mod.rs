@@ -6,7 +6,9 @@
 mod check;
 mod emulate;
 mod generate;
+mod load;
 mod replay;
+mod report_cmd;
 mod run;
 mod validate;
 
@@ -49,6 +51,11 @@ pub enum Command {
     Run(run::RunArgs),
     /// Serve the Lambda Invoke API in front of any Lambda runtime: emulate [--listen ADDR] -- COMMAND...
     Emulate(emulate::EmulateArgs),
+    /// Load the target on a schedule (open or closed model), with honest latency and every answer
+    /// contract-checked.
+    Load(Box<load::LoadArgs>),
+    /// Merge shard reports exactly, or compare a report with a baseline.
+    Report(report_cmd::ReportArgs),
 }
 
 impl Cli {
@@ -61,6 +68,8 @@ impl Cli {
             Command::Generate(a) => generate::run(a),
             Command::Run(a) => run::run(a),
             Command::Emulate(a) => emulate::run(a),
+            Command::Load(a) => load::run(*a),
+            Command::Report(a) => report_cmd::run(a),
         }
     }
 }

@@ -19,6 +19,10 @@ use firehose_generators::GenConfig;
 pub use groups::{FailureGroup, ShrinkSummary};
 pub use persist::{CaseFile, load_case, load_regressions};
 pub use runner::{CheckOutcome, PhaseTally, run_check};
+// The load engine saves its failing cases exactly as `check` does.
+pub(crate) use persist::{SavedCase, write_case};
+pub(crate) use runner::Origin;
+pub(crate) use shrink::Minimal;
 
 use crate::contract::CheckSet;
 

@@ -20,7 +20,7 @@ use crate::events::Phase;
 use crate::invocation::Outcome;
 use crate::targets::Target;
 
-pub(super) struct SavedCase<'a> {
+pub(crate) struct SavedCase<'a> {
     pub name: &'a str,
     pub target: &'a dyn Target,
     pub seed: u64,
@@ -95,7 +95,7 @@ fn case_json(case: &SavedCase<'_>) -> Value {
     })
 }
 
-pub(super) fn write_case(dir: &Path, case: &SavedCase<'_>) -> io::Result<()> {
+pub(crate) fn write_case(dir: &Path, case: &SavedCase<'_>) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let m = case.minimal;
     std::fs::write(dir.join("event.json"), &m.bytes)?;

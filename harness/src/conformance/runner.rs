@@ -91,7 +91,7 @@ pub(super) struct Input {
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Origin {
+pub(crate) enum Origin {
     Random {
         index: u64,
     },

@@ -20,7 +20,7 @@ use crate::events::RunEvent;
 use crate::invocation::Invocation;
 
 /// The smallest failing case found, with what it took to get there.
-pub(super) struct Minimal {
+pub(crate) struct Minimal {
     pub spec: Option<BatchSpec>,
     pub bytes: Bytes,
     pub view: EventView,
@@ -33,7 +33,7 @@ pub(super) struct Minimal {
 }
 
 impl Minimal {
-    pub fn unshrunk(input: &Input, inv: &Invocation, verdict: &Verdict) -> Minimal {
+    pub(super) fn unshrunk(input: &Input, inv: &Invocation, verdict: &Verdict) -> Minimal {
         Minimal {
             spec: input.spec.clone(),
             bytes: input.bytes.clone(),

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+use super::h1::{H1Client, H1Error};
 use super::{Target, TargetError, TargetOptions};
 use crate::invocation::{BODY_READ_CAP, FunctionError, Invocation};
 
@@ -16,6 +17,8 @@ pub const FUNCTION_ERROR_HEADER: &str = "x-amz-function-error";
 
 pub struct HttpTarget {
     url: reqwest::Url,
+    /// Plain `http://`: the lean keep-alive pool (see [`super::h1`]); `https://` uses reqwest.
+    h1: Option<H1Client>,
     described: String,
     client: reqwest::Client,
     headers: HeaderMap,
@@ -65,12 +68,30 @@ impl HttpTarget {
             .build()
             .map_err(|e| bad(e.to_string()))?;
         Ok(HttpTarget {
+            h1: H1Client::new(&url, &headers),
             url,
             described,
             client,
             headers,
             raw_headers: options.headers.clone(),
         })
+    }
+
+    /// One exchange over the lean HTTP/1 pool.
+    async fn exchange_h1(&self, h1: &H1Client, event: Bytes) -> Result<Invocation, H1Error> {
+        let start = Instant::now();
+        let resp = h1.post(event).await?;
+        let function_error = resp
+            .headers
+            .get(FUNCTION_ERROR_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let mut inv = Invocation::answered(Some(resp.status), resp.body, start.elapsed());
+        inv.body_truncated = resp.truncated;
+        inv.function_error = function_error.map(|kind| FunctionError {
+            message: error_message(&inv.body),
+            kind,
+        });
+        Ok(inv)
     }
 
     async fn exchange(&self, event: Bytes) -> Result<Invocation, reqwest::Error> {
@@ -144,6 +165,17 @@ impl Target for HttpTarget {
 
     async fn invoke(&self, event: Bytes, timeout: Duration) -> Result<Invocation, TargetError> {
         let start = Instant::now();
+        if let Some(h1) = &self.h1 {
+            return match tokio::time::timeout(timeout, self.exchange_h1(h1, event)).await {
+                Err(_) => Ok(Invocation::timed_out(start.elapsed())),
+                Ok(Ok(inv)) => Ok(inv),
+                Ok(Err(H1Error::Connect(e))) => Err(TargetError::Unreachable {
+                    target: self.described.clone(),
+                    reason: chain(&e),
+                }),
+                Ok(Err(e)) => Ok(Invocation::broken(chain(&e), start.elapsed())),
+            };
+        }
         match tokio::time::timeout(timeout, self.exchange(event)).await {
             Err(_) => Ok(Invocation::timed_out(start.elapsed())),
             Ok(Ok(inv)) => Ok(inv),

@@ -14,6 +14,7 @@
 
 pub mod builtin;
 pub mod exec;
+mod h1;
 pub mod http;
 mod spec;
 pub mod stdio;

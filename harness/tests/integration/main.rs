@@ -6,6 +6,7 @@ mod emulate;
 mod exec;
 mod generators_zoo;
 mod hostile;
+mod load;
 mod runtimes;
 mod spine;
 mod stdio;

@@ -96,7 +96,7 @@ fn decode(record: &Value, key: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-async fn respond(animal: Animal, body: Bytes) -> Response {
+pub async fn respond(animal: Animal, body: Bytes) -> Response {
     let event: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),

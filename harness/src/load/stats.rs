@@ -1,0 +1,364 @@
+//! Aggregates that merge: three HDR histograms and a handful of counters, for the whole run and for
+//! each second of it. Nothing here grows with the number of invocations.
+//!
+//! - [`Sample`] — one finished invocation's figures: every timestamp, from the intended send on.
+//! - [`LoadStats`] — the sum of samples; [`LoadStats::add`] merges two (workers, partitions).
+//! - [`Intervals`] — per-second [`IntervalStats`], closed a little after each second ends so stragglers
+//!   still land in their own second; closed seconds leave as rows (and, through [`crate::load::hlog`],
+//!   as interval-log lines).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use firehose_reports::histogram::new_latency_histogram;
+use hdrhistogram::Histogram;
+
+use crate::contract::{CheckId, RecordResults};
+
+/// A send counts as late when it left more than this after its due time: tokio's timer has a
+/// millisecond grain, so smaller slips are the clock, not the target.
+pub const LATE_TOLERANCE: Duration = Duration::from_millis(2);
+
+/// One finished invocation, as the collector sees it. Times are from the start of the run.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub intended: Duration,
+    pub sent: Duration,
+    pub done: Duration,
+    /// A function error or a timeout: counts toward `error_rate`.
+    pub errored: bool,
+    /// Some contract check other than `invocation_succeeded`/`within_timeout` failed.
+    pub violated: bool,
+    pub records: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Sample {
+    pub fn response_time(&self) -> Duration {
+        self.done.saturating_sub(self.intended)
+    }
+
+    pub fn service_time(&self) -> Duration {
+        self.done.saturating_sub(self.sent)
+    }
+
+    pub fn lag(&self) -> Duration {
+        self.sent.saturating_sub(self.intended)
+    }
+
+    pub fn late(&self) -> bool {
+        self.lag() > LATE_TOLERANCE
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    // A histogram's lowest trackable value is 1 µs.
+    (d.as_micros() as u64).max(1)
+}
+
+/// Everything a load run measured, mergeable.
+#[derive(Debug, Clone)]
+pub struct LoadStats {
+    /// From the intended send to the end of the answer (corrected for coordinated omission), µs.
+    pub response_time: Histogram<u64>,
+    /// From the actual send to the end of the answer (what closed-loop tools report), µs.
+    pub service_time: Histogram<u64>,
+    /// Actual minus intended send, µs.
+    pub lag: Histogram<u64>,
+    pub invocations: u64,
+    pub late_sends: u64,
+    pub errors: u64,
+    /// Invocations with at least one contract violation.
+    pub violations: u64,
+    /// Violations per check (records or invocations, as the oracle counts them).
+    pub check_counts: BTreeMap<CheckId, u64>,
+    pub records: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub results: RecordResults,
+}
+
+impl Default for LoadStats {
+    fn default() -> Self {
+        LoadStats {
+            response_time: new_latency_histogram(),
+            service_time: new_latency_histogram(),
+            lag: new_latency_histogram(),
+            invocations: 0,
+            late_sends: 0,
+            errors: 0,
+            violations: 0,
+            check_counts: BTreeMap::new(),
+            records: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            results: RecordResults::default(),
+        }
+    }
+}
+
+impl LoadStats {
+    pub fn record(&mut self, s: &Sample) {
+        // Auto-resizing histograms cannot refuse a value.
+        let _ = self.response_time.record(micros(s.response_time()));
+        let _ = self.service_time.record(micros(s.service_time()));
+        let _ = self.lag.record(micros(s.lag()));
+        self.invocations += 1;
+        self.late_sends += u64::from(s.late());
+        self.errors += u64::from(s.errored);
+        self.violations += u64::from(s.violated);
+        self.records += s.records;
+        self.bytes_in += s.bytes_in;
+        self.bytes_out += s.bytes_out;
+    }
+
+    /// Add another run's (or worker's, or partition's) figures: exact, histograms included.
+    pub fn add(&mut self, other: &LoadStats) {
+        // Histograms with the same bounds and auto-resize always add.
+        let _ = self.response_time.add(&other.response_time);
+        let _ = self.service_time.add(&other.service_time);
+        let _ = self.lag.add(&other.lag);
+        self.invocations += other.invocations;
+        self.late_sends += other.late_sends;
+        self.errors += other.errors;
+        self.violations += other.violations;
+        for (check, n) in &other.check_counts {
+            *self.check_counts.entry(*check).or_default() += n;
+        }
+        self.records += other.records;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.results.add(&other.results);
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        if self.invocations == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.invocations as f64
+        }
+    }
+}
+
+/// One second of a run.
+#[derive(Debug, Clone)]
+pub struct IntervalStats {
+    /// Seconds since the measured start.
+    pub second: u64,
+    pub invocations: u64,
+    pub records: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub errors: u64,
+    pub violations: u64,
+    pub late_sends: u64,
+    pub response_time: Histogram<u64>,
+    pub service_time: Histogram<u64>,
+}
+
+impl IntervalStats {
+    fn new(second: u64) -> Self {
+        IntervalStats {
+            second,
+            invocations: 0,
+            records: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            errors: 0,
+            violations: 0,
+            late_sends: 0,
+            response_time: new_latency_histogram(),
+            service_time: new_latency_histogram(),
+        }
+    }
+
+    fn record(&mut self, s: &Sample) {
+        let _ = self.response_time.record(micros(s.response_time()));
+        let _ = self.service_time.record(micros(s.service_time()));
+        self.invocations += 1;
+        self.records += s.records;
+        self.bytes_in += s.bytes_in;
+        self.bytes_out += s.bytes_out;
+        self.errors += u64::from(s.errored);
+        self.violations += u64::from(s.violated);
+        self.late_sends += u64::from(s.late());
+    }
+
+    /// The report's row for this second, with its histogram so merged reports stay exact.
+    pub fn row(&self) -> firehose_reports::Interval {
+        firehose_reports::Interval {
+            second: self.second,
+            invocations: self.invocations,
+            records: self.records,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            errors: self.errors,
+            violations: self.violations,
+            late_sends: self.late_sends,
+            p50: self.response_time.value_at_quantile(0.5),
+            p99: self.response_time.value_at_quantile(0.99),
+            histogram: firehose_reports::LatencySummary::encode(&self.response_time),
+        }
+    }
+}
+
+/// How long after a second ends it stays open for invocations that finished in it but reached the
+/// collector late.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Seconds of the measured run, open ones in a short queue. Memory is two or three seconds' worth.
+#[derive(Debug)]
+pub struct Intervals {
+    /// Where second 0 starts, from the start of the run (the end of the warm-up).
+    origin: Duration,
+    open: VecDeque<IntervalStats>,
+    /// The next second to open: seconds are emitted in order, empty ones included.
+    next: u64,
+}
+
+impl Intervals {
+    pub fn new(origin: Duration) -> Self {
+        Intervals {
+            origin,
+            open: VecDeque::new(),
+            next: 0,
+        }
+    }
+
+    /// The second a time (from the start of the run) falls in.
+    fn second_of(&self, t: Duration) -> u64 {
+        t.saturating_sub(self.origin).as_secs()
+    }
+
+    /// Add a sample, by its completion time; a sample for a second already closed goes into the
+    /// oldest open one. Returns seconds that had to be closed to make room.
+    pub fn record(&mut self, s: &Sample) -> Vec<IntervalStats> {
+        let second = self.second_of(s.done);
+        let mut closed = Vec::new();
+        while self.next <= second {
+            self.open.push_back(IntervalStats::new(self.next));
+            self.next += 1;
+            // Keep at most three seconds open: the current one and two settling.
+            if self.open.len() > 3 {
+                closed.extend(self.open.pop_front());
+            }
+        }
+        if self.open.is_empty() {
+            self.open.push_back(IntervalStats::new(self.next));
+            self.next += 1;
+        }
+        // Nearly every sample belongs to the newest second.
+        let at = if self.open.back().is_some_and(|i| i.second == second) {
+            self.open.len() - 1
+        } else {
+            self.open
+                .iter()
+                .position(|i| i.second == second)
+                .unwrap_or(0)
+        };
+        if let Some(i) = self.open.get_mut(at) {
+            i.record(s);
+        }
+        closed
+    }
+
+    /// Close every second that ended more than [`SETTLE`] before `now`, opening empty ones for
+    /// seconds in which nothing finished, so a stall shows as a row of zeros.
+    pub fn tick(&mut self, now: Duration) -> Vec<IntervalStats> {
+        let settled = self.second_of(now.saturating_sub(SETTLE));
+        if now.saturating_sub(SETTLE) < self.origin {
+            return Vec::new();
+        }
+        while self.next < settled {
+            self.open.push_back(IntervalStats::new(self.next));
+            self.next += 1;
+        }
+        let mut closed = Vec::new();
+        while self.open.front().is_some_and(|i| i.second < settled) {
+            closed.extend(self.open.pop_front());
+        }
+        closed
+    }
+
+    /// Close everything at the end of the run; the last second is usually partial.
+    pub fn finish(&mut self) -> Vec<IntervalStats> {
+        self.open.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(intended_ms: u64, sent_ms: u64, done_ms: u64) -> Sample {
+        Sample {
+            intended: Duration::from_millis(intended_ms),
+            sent: Duration::from_millis(sent_ms),
+            done: Duration::from_millis(done_ms),
+            records: 2,
+            bytes_in: 100,
+            bytes_out: 90,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn three_timestamps_three_histograms() {
+        let mut st = LoadStats::default();
+        st.record(&sample(0, 0, 5));
+        st.record(&sample(10, 510, 515));
+        assert_eq!(st.invocations, 2);
+        assert_eq!(st.late_sends, 1);
+        // Corrected: 5 ms and 505 ms; uncorrected: 5 ms twice.
+        assert!(st.response_time.max() >= 500_000);
+        assert!(st.service_time.max() < 6_000);
+        assert!(st.lag.max() >= 500_000);
+        assert_eq!(st.records, 4);
+    }
+
+    #[test]
+    fn merging_is_exact() {
+        let mut a = LoadStats::default();
+        let mut b = LoadStats::default();
+        let mut whole = LoadStats::default();
+        for i in 0..1000u64 {
+            let s = sample(i, i + i % 7, i + 3 + i % 50);
+            if i % 2 == 0 { &mut a } else { &mut b }.record(&s);
+            whole.record(&s);
+        }
+        a.add(&b);
+        assert_eq!(a.response_time, whole.response_time);
+        assert_eq!(a.service_time, whole.service_time);
+        assert_eq!(a.lag, whole.lag);
+        assert_eq!(
+            (a.invocations, a.late_sends, a.records, a.bytes_in),
+            (
+                whole.invocations,
+                whole.late_sends,
+                whole.records,
+                whole.bytes_in
+            )
+        );
+    }
+
+    #[test]
+    fn seconds_close_in_order_with_gaps_filled() {
+        let mut iv = Intervals::new(Duration::from_secs(1));
+        assert!(iv.record(&sample(1000, 1000, 1100)).is_empty());
+        assert!(iv.record(&sample(1200, 1200, 1300)).is_empty());
+        // Nothing finishes for a while (a stall): ticks still close seconds, empty ones included.
+        let closed = iv.tick(Duration::from_millis(4400));
+        assert_eq!(
+            closed.iter().map(|i| i.second).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert_eq!(closed[0].invocations, 2);
+        assert_eq!(closed[1].invocations, 0);
+        // A straggler for a closed second lands in the oldest open one rather than vanishing.
+        iv.record(&sample(4500, 4500, 4600));
+        iv.record(&sample(1500, 1500, 1600));
+        let rest = iv.finish();
+        assert_eq!(rest.iter().map(|i| i.invocations).sum::<u64>(), 2);
+    }
+}

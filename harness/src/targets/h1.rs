@@ -1,0 +1,194 @@
+//! A lean HTTP/1.1 client for plain `http://` targets: a pool of keep-alive connections, each
+//! carrying one request at a time, spoken with hyper directly.
+//!
+//! Why not reqwest here: under `load`, the client's own cost per request decides how much load one
+//! machine can offer. reqwest re-parses the URL, clones its client stack and checks out through a
+//! generic pool on every request — several times what the exchange itself costs against a fast
+//! local transformer. This pool does what oha does (one hyper connection per concurrent caller)
+//! and keeps `https://` on reqwest, where TLS dominates anyway.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+
+use crate::invocation::BODY_READ_CAP;
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum H1Error {
+    /// No connection could be made: the target is not there.
+    #[error("connection refused or unreachable: {0}")]
+    Connect(std::io::Error),
+    /// The connection broke during the exchange.
+    #[error("{0}")]
+    Http(#[from] hyper::Error),
+}
+
+/// What came back: status, headers, the body (at most [`BODY_READ_CAP`] bytes) and whether it was cut.
+pub struct H1Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub truncated: bool,
+}
+
+/// Keep-alive connections to one `host:port`.
+pub struct H1Client {
+    /// `host:port` to connect to.
+    authority: String,
+    /// Origin-form request target (`/path?query`).
+    path: Uri,
+    headers: HeaderMap,
+    /// Idle connections in a few shards, one per worker thread where possible: a single shared
+    /// list makes the runtime's threads contend (and sleep) on its lock at every request.
+    idle: [Mutex<Vec<SendRequest<Full<Bytes>>>>; SHARDS],
+}
+
+const SHARDS: usize = 4;
+
+thread_local! {
+    /// This thread's shard, assigned round-robin on first use.
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+impl H1Client {
+    /// A client for `url` (`None` unless it is `http://`), sending `extra` with every request.
+    pub fn new(url: &reqwest::Url, extra: &HeaderMap) -> Option<H1Client> {
+        if url.scheme() != "http" {
+            return None;
+        }
+        // IPv6 hosts come bracketed (`[::1]`), as an authority needs them.
+        let authority = format!("{}:{}", url.host_str()?, url.port_or_known_default()?);
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        // The target's headers already carry the content type and any `--header`s.
+        let mut headers = extra.clone();
+        if !headers.contains_key(HOST) {
+            headers.insert(HOST, HeaderValue::from_str(&authority).ok()?);
+        }
+        Some(H1Client {
+            path: path.parse().ok()?,
+            authority,
+            headers,
+            idle: Default::default(),
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, H1Error> {
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(H1Error::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // The connection ends when either side closes it; the pool notices through the sender.
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// An idle connection from this thread's shard, else from any shard not busy right now.
+    fn pop_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mine = SHARD.with(|s| *s);
+        if let Some(s) = self.idle[mine]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+        {
+            return Some(s);
+        }
+        (1..SHARDS).find_map(|i| {
+            let shard = &self.idle[(mine + i) % SHARDS];
+            shard.try_lock().ok().and_then(|mut v| v.pop())
+        })
+    }
+
+    fn put_idle(&self, s: SendRequest<Full<Bytes>>) {
+        let mine = SHARD.with(|s| *s);
+        self.idle[mine]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(s);
+    }
+
+    /// An idle connection that is still open, or a new one.
+    async fn checkout(&self) -> Result<(SendRequest<Full<Bytes>>, bool), H1Error> {
+        loop {
+            match self.pop_idle() {
+                Some(mut s) => {
+                    if s.is_closed() || s.ready().await.is_err() {
+                        continue;
+                    }
+                    return Ok((s, true));
+                }
+                None => return Ok((self.connect().await?, false)),
+            }
+        }
+    }
+
+    fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.path.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+
+    /// POST `body` and read the answer.
+    pub async fn post(&self, body: Bytes) -> Result<H1Response, H1Error> {
+        let (mut sender, reused) = self.checkout().await?;
+        let resp = match sender.send_request(self.request(body.clone())).await {
+            Ok(r) => r,
+            // A kept-alive connection the server closed just now: the request never left, so
+            // sending it once more on a fresh connection is safe.
+            Err(e) if reused && e.is_canceled() => {
+                sender = self.connect().await?;
+                sender.send_request(self.request(body)).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let status = resp.status().as_u16();
+        let (parts, mut incoming) = resp.into_parts();
+        // Sized from Content-Length when there is one: no regrowing the buffer chunk by chunk.
+        let expected = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut buf = BytesMut::with_capacity(expected.min(BODY_READ_CAP));
+        let mut truncated = false;
+        while let Some(frame) = incoming.frame().await {
+            let Ok(chunk) = frame?.into_data() else {
+                continue;
+            };
+            let room = BODY_READ_CAP - buf.len();
+            if chunk.len() > room {
+                buf.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        // A body left unread would poison the connection: only a fully read one goes back.
+        if !truncated && !sender.is_closed() {
+            self.put_idle(sender);
+        }
+        Ok(H1Response {
+            status,
+            headers: parts.headers,
+            body: buf.freeze(),
+            truncated,
+        })
+    }
+}
