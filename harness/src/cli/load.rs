@@ -8,7 +8,6 @@ use clap::{ArgGroup, Args};
 use firehose_generators::GenConfig;
 use firehose_generators::strategies::BufferHint;
 use firehose_generators::wire::BUFFER_HINT_DEFAULT;
-use tokio_util::sync::CancellationToken;
 
 use super::{GeneratorArgs, TargetArgs};
 use crate::contract::CheckId;
@@ -274,23 +273,26 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     }
     let rt = super::runtime()?;
     let report = rt.block_on(async {
-        let cancel = CancellationToken::new();
-        on_ctrl_c(cancel.clone());
+        let cancel = super::interrupt_token()?;
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
         target.shutdown().await;
         let report = load::report::load_report(&outcome, &plan, generator.as_ref());
-        Ok::<_, targets::TargetError>((outcome.unreachable.take(), report))
+        Ok::<_, CliError>((outcome.unreachable.take(), report))
     });
     let (unreachable, report) = match report {
         Ok(r) => r,
         Err(e) => {
+            // Nothing ran; still leave a report behind for CI.
             let mut r = firehose_reports::Report::new("load", &target.describe());
-            r.exit_code = crate::exit_codes::TARGET_UNAVAILABLE;
+            r.exit_code = crate::errors::exit_code(&e);
             r.verdict = firehose_reports::Verdict::Fail;
-            r.notes.push(format!("{e}; {}", e.hint()));
+            r.notes.push(match e.hint() {
+                Some(hint) => format!("{e}; {hint}"),
+                None => e.to_string(),
+            });
             super::write_report(&r, &args.report_dir)?;
-            return Err(e.into());
+            return Err(e);
         }
     };
     view.finish();
@@ -306,26 +308,4 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     }
     view.summary(&report, args.report_dir.as_deref());
     Ok(report.exit_code)
-}
-
-/// Cancel `cancel` on Ctrl-C. The handler is in place when this returns (a spawned `ctrl_c()` is
-/// only registered once its task first runs, and a Ctrl-C before that would kill the run without
-/// its partial report).
-fn on_ctrl_c(cancel: CancellationToken) {
-    #[cfg(unix)]
-    if let Ok(mut sigint) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-    {
-        tokio::spawn(async move {
-            if sigint.recv().await.is_some() {
-                cancel.cancel();
-            }
-        });
-        return;
-    }
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
-    });
 }

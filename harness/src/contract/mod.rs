@@ -12,7 +12,10 @@ mod base64;
 mod checks;
 mod response;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rustc_hash::FxHashMap;
 
 use firehose_generators::wire::{EventView, MAX_RESPONSE_BYTES, Source};
 use serde_json::Value;
@@ -345,12 +348,23 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
     };
 
     // Input ids → batch indices. Firehose never repeats an id, but real samples do (`--corpus-raw`):
-    // an id sent twice may come back twice, each answer taking the next unanswered copy.
-    let mut expected: HashMap<&str, Vec<usize>> = HashMap::with_capacity(event.record_ids.len());
+    // an id sent twice may come back twice, each answer taking the next unanswered copy. Copies are
+    // chained through `next_copy` so the common case costs one map entry and no allocation per record.
+    let n = event.record_ids.len();
+    let mut expected: FxHashMap<&str, usize> =
+        FxHashMap::with_capacity_and_hasher(n, Default::default());
+    let mut next_copy = vec![usize::MAX; n];
+    let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
     for (i, id) in event.record_ids.iter().enumerate() {
-        expected.entry(id.as_str()).or_default().push(i);
+        if let Some(&first) = expected.get(id.as_str()) {
+            let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
+            next_copy[tail] = i;
+            last_copy.insert(id.as_str(), i);
+        } else {
+            expected.insert(id.as_str(), i);
+        }
     }
-    let mut seen = vec![false; event.record_ids.len()];
+    let mut seen = vec![false; n];
     let data_key = event.source.data_key();
 
     for (ri, item) in items.iter().enumerate() {
@@ -386,12 +400,12 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
             );
             continue;
         };
-        let batch_index = expected.get(id).map(|copies| {
-            copies
-                .iter()
-                .copied()
-                .find(|&i| !seen[i])
-                .unwrap_or(copies[0])
+        let batch_index = expected.get(id).map(|&first| {
+            let mut i = first;
+            while seen[i] && next_copy[i] != usize::MAX {
+                i = next_copy[i];
+            }
+            if seen[i] { first } else { i }
         });
         let label = match batch_index {
             Some(bi) => {
@@ -410,7 +424,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                     );
                 }
                 seen[bi] = true;
-                format!("record {bi} (id {})", short_id(id))
+                Label::Batch(bi, id)
             }
             None => {
                 v.push(
@@ -425,11 +439,11 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                     )
                     .at(ri, Some(id)),
                 );
-                format!("response record #{ri} (id {})", short_id(id))
+                Label::Response(ri, id)
             }
         };
         let index = batch_index.unwrap_or(ri);
-        check_record(r, id, index, &label, event.source, data_key, checks, v);
+        check_record(r, id, index, label, event.source, data_key, checks, v);
     }
 
     let missing: Vec<usize> = seen
@@ -460,12 +474,31 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
     }
 }
 
+/// Names a record in messages; formatted only when a violation is reported, since a passing 6 MB
+/// response has thousands of records and no use for their names.
+#[derive(Clone, Copy)]
+enum Label<'a> {
+    /// A record of the batch: its index there and its id.
+    Batch(usize, &'a str),
+    /// A record of the response the batch does not know: its index in `records`.
+    Response(usize, &'a str),
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Label::Batch(i, id) => write!(f, "record {i} (id {})", short_id(id)),
+            Label::Response(i, id) => write!(f, "response record #{i} (id {})", short_id(id)),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn check_record(
     r: &RecordView<'_>,
     id: &str,
     index: usize,
-    label: &str,
+    label: Label<'_>,
     source: Source,
     data_key: &str,
     checks: &CheckSet,
@@ -597,7 +630,7 @@ fn check_record(
 
 fn check_metadata(
     meta: &Value,
-    label: &str,
+    label: Label<'_>,
     index: usize,
     id: &str,
     checks: &CheckSet,
