@@ -52,74 +52,126 @@ fn whole_lines(
     }
 }
 
-fn ip(rng: &mut FastRng) -> String {
-    format!(
-        "{}.{}.{}.{}",
-        rng.range(1, 223),
-        rng.below(256),
-        rng.below(256),
-        rng.range(1, 254)
-    )
+/// Append `n` in decimal.
+fn num(b: &mut Vec<u8>, n: u64) {
+    b.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
+
+/// Append `n` (< 100) as two digits.
+fn two(b: &mut Vec<u8>, n: u64) {
+    b.push(b'0' + (n / 10 % 10) as u8);
+    b.push(b'0' + (n % 10) as u8);
+}
+
+fn ip(rng: &mut FastRng, b: &mut Vec<u8>) {
+    num(b, rng.range(1, 223));
+    for _ in 0..2 {
+        b.push(b'.');
+        num(b, rng.below(256));
+    }
+    b.push(b'.');
+    num(b, rng.range(1, 254));
+}
+
+/// `HH:MM:SS`
+fn clock(rng: &mut FastRng, b: &mut Vec<u8>) {
+    two(b, rng.below(24));
+    b.push(b':');
+    two(b, rng.below(60));
+    b.push(b':');
+    two(b, rng.below(60));
+}
+
+// Lines are assembled by hand rather than with `write!`: formatting machinery would make these the
+// slowest families, and generation must never limit a load test.
 
 pub(super) fn apache(rng: &mut FastRng, size: usize, out: &mut Vec<u8>) {
     whole_lines(rng, size, out, |rng, b| {
-        let _ = writeln!(
-            b,
-            r#"{} - {} [{:02}/{}/20{:02}:{:02}:{:02}:{:02} +0000] "{} {} HTTP/1.1" {} {} "{}" "{}""#,
-            ip(rng),
-            if rng.chance(1, 3) { "frank" } else { "-" },
-            rng.range(1, 28),
-            rng.pick(&MONTHS),
-            rng.range(10, 26),
-            rng.below(24),
-            rng.below(60),
-            rng.below(60),
-            rng.pick(METHODS),
-            rng.pick(PATHS),
-            rng.pick(&[200, 200, 200, 301, 404, 500]),
-            rng.below(50_000),
-            if rng.chance(1, 2) {
-                "-"
-            } else {
-                "https://example.com/start"
-            },
-            rng.pick(AGENTS),
-        );
+        ip(rng, b);
+        b.extend_from_slice(if rng.chance(1, 3) {
+            b" - frank ["
+        } else {
+            b" - - ["
+        });
+        two(b, rng.range(1, 28));
+        b.push(b'/');
+        b.extend_from_slice(rng.pick(&MONTHS).as_bytes());
+        b.extend_from_slice(b"/20");
+        two(b, rng.range(10, 26));
+        b.push(b':');
+        clock(rng, b);
+        b.extend_from_slice(b" +0000] \"");
+        b.extend_from_slice(rng.pick(METHODS).as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(rng.pick(PATHS).as_bytes());
+        b.extend_from_slice(b" HTTP/1.1\" ");
+        num(b, *rng.pick(&[200, 200, 200, 301, 404, 500]));
+        b.push(b' ');
+        num(b, rng.below(50_000));
+        b.extend_from_slice(if rng.chance(1, 2) {
+            b" \"-\" \""
+        } else {
+            b" \"https://example.com/start\" \""
+        });
+        b.extend_from_slice(rng.pick(AGENTS).as_bytes());
+        b.extend_from_slice(b"\"\n");
     });
 }
 
 pub(super) fn syslog(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<u8>) {
     whole_lines(rng, size, out, |rng, b| {
-        let pri = rng.below(192);
-        let (host, app, pid) = (rng.pick(HOSTS), rng.pick(APPS), rng.range(1, 65_535));
+        b.push(b'<');
+        num(b, rng.below(192));
+        b.push(b'>');
+        let (host, app, pid) = (*rng.pick(HOSTS), *rng.pick(APPS), rng.range(1, 65_535));
         if variant == 0 {
-            let _ = writeln!(
-                b,
-                "<{pri}>{} {:2} {:02}:{:02}:{:02} {host} {app}[{pid}]: session opened for user {} from {}",
-                rng.pick(&MONTHS),
-                rng.range(1, 28),
-                rng.below(24),
-                rng.below(60),
-                rng.below(60),
-                rng.pick(&["root", "ubuntu", "ec2-user"]),
-                ip(rng),
-            );
+            // RFC 3164: `<34>Oct 11 22:14:15 host app[pid]: message`
+            b.extend_from_slice(rng.pick(&MONTHS).as_bytes());
+            b.push(b' ');
+            let day = rng.range(1, 28);
+            if day < 10 {
+                b.push(b' ');
+            }
+            num(b, day);
+            b.push(b' ');
+            clock(rng, b);
+            b.push(b' ');
+            b.extend_from_slice(host.as_bytes());
+            b.push(b' ');
+            b.extend_from_slice(app.as_bytes());
+            b.push(b'[');
+            num(b, pid);
+            b.extend_from_slice(b"]: session opened for user ");
+            b.extend_from_slice(rng.pick(&["root", "ubuntu", "ec2-user"]).as_bytes());
+            b.extend_from_slice(b" from ");
+            ip(rng, b);
         } else {
-            let _ = writeln!(
-                b,
-                r#"<{pri}>1 20{:02}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {host} {app} {pid} ID{} [exampleSDID@32473 iut="{}" eventSource="Application"] An application event log entry"#,
-                rng.range(10, 26),
-                rng.range(1, 12),
-                rng.range(1, 28),
-                rng.below(24),
-                rng.below(60),
-                rng.below(60),
-                rng.below(1000),
-                rng.below(100),
-                rng.below(10),
-            );
+            // RFC 5424: `<165>1 2003-10-11T22:14:15.003Z host app pid ID47 [sd] message`
+            b.extend_from_slice(b"1 20");
+            two(b, rng.range(10, 26));
+            b.push(b'-');
+            two(b, rng.range(1, 12));
+            b.push(b'-');
+            two(b, rng.range(1, 28));
+            b.push(b'T');
+            clock(rng, b);
+            b.push(b'.');
+            let ms = rng.below(1000);
+            b.push(b'0' + (ms / 100) as u8);
+            two(b, ms % 100);
+            b.extend_from_slice(b"Z ");
+            b.extend_from_slice(host.as_bytes());
+            b.push(b' ');
+            b.extend_from_slice(app.as_bytes());
+            b.push(b' ');
+            num(b, pid);
+            b.extend_from_slice(b" ID");
+            num(b, rng.below(100));
+            b.extend_from_slice(b" [exampleSDID@32473 iut=\"");
+            num(b, rng.below(10));
+            b.extend_from_slice(b"\" eventSource=\"Application\"] An application event log entry");
         }
+        b.push(b'\n');
     });
 }
 
