@@ -13,6 +13,7 @@
 #      harness's RSS every few seconds and printing the peak (flat memory = the samples do not climb).
 #
 # Defaults: SAT=20s, RSS_SECONDS=600 (10 minutes), CONCURRENCY=64. --short: SAT=10s, RSS_SECONDS=60.
+# RSS_SECONDS=0 skips the memory run.
 # oha is installed from crates.io on first use into target/bench-tools (cargo install --root).
 # All traffic goes to 127.0.0.1.
 set -euo pipefail
@@ -61,8 +62,17 @@ echo "== target: trivial transformer at $URL"
 
 # Small batches, a few KiB: 1-8 JSON records of 256 B-1 KiB, uncompressed.
 GEN=(--seed 1 --payload json --compression none --records 1..8 --record-size 256..1KiB)
-"$H" generate --count 1 "${GEN[@]}" >"$WORK/event.json"
-echo "== fixed event: $(wc -c <"$WORK/event.json") bytes"
+# The fixed event is the median-sized one of the events the generated run sends first, so oha, the
+# fixed replay and the generated run move bodies of the same typical size.
+"$H" generate --count 101 "${GEN[@]}" >"$WORK/events.ndjson"
+python3 - "$WORK/events.ndjson" "$WORK/event.json" <<'PY'
+import sys
+lines = open(sys.argv[1], "rb").read().splitlines()
+median = sorted(lines, key=len)[len(lines) // 2]
+open(sys.argv[2], "wb").write(median)
+PY
+MEAN=$(python3 -c "import sys; l=open(sys.argv[1],'rb').read().splitlines(); print(sum(map(len,l))//len(l))" "$WORK/events.ndjson")
+echo "== fixed event: $(wc -c <"$WORK/event.json") bytes (median of the first 101 generated; their mean is $MEAN bytes)"
 
 json_field() { # FILE PYTHON-EXPR
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
@@ -129,6 +139,7 @@ print(f"ratio fixed/oha                         {rate(fixed) / rate(oha):.2f}x r
 print(f"ratio generated/oha                     {rate(gen) / rate(oha):.2f}x rate   {cpu(oha) / cpu(gen):.2f}x CPU efficiency")
 PY
 
+if [[ $RSS_SECONDS -eq 0 ]]; then exit 0; fi
 echo "== memory: 1,000 invocations/s of small batches for ${RSS_SECONDS}s"
 /usr/bin/time -f "%M" -o "$WORK/rss.max" "$H" load --target "$URL" --rate 1000 \
   --duration "${RSS_SECONDS}s" "${GEN[@]}" --report-dir "$WORK/rss" >"$WORK/rss.out" 2>&1 &
