@@ -175,15 +175,12 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         Ok(o) => o,
         Err(e) => {
             // Nothing ran; still leave a report behind for CI.
-            let mut r = firehose_reports::Report::new("check", &target.describe());
-            r.exit_code = crate::errors::exit_code(&e);
-            r.verdict = firehose_reports::Verdict::Fail;
-            r.notes.push(match e.hint() {
-                Some(hint) => format!("{e}; {hint}"),
-                None => e.to_string(),
-            });
-            super::write_report(&r, &args.report_dir)?;
-            return Err(e);
+            return Err(super::report_nothing_ran(
+                "check",
+                &target.describe(),
+                e,
+                &args.report_dir,
+            ));
         }
     };
     let report = report::check_report(&outcome, &plan, started);

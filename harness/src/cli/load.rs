@@ -284,15 +284,12 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         Ok(r) => r,
         Err(e) => {
             // Nothing ran; still leave a report behind for CI.
-            let mut r = firehose_reports::Report::new("load", &target.describe());
-            r.exit_code = crate::errors::exit_code(&e);
-            r.verdict = firehose_reports::Verdict::Fail;
-            r.notes.push(match e.hint() {
-                Some(hint) => format!("{e}; {hint}"),
-                None => e.to_string(),
-            });
-            super::write_report(&r, &args.report_dir)?;
-            return Err(e);
+            return Err(super::report_nothing_ran(
+                "load",
+                &target.describe(),
+                e,
+                &args.report_dir,
+            ));
         }
     };
     view.finish();

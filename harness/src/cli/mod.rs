@@ -277,6 +277,27 @@ pub fn write_report(
     Ok(())
 }
 
+/// `command` could not run at all (`e`): still leave a failing report with the reason behind, as CI
+/// looks for one after every run, and hand the error back for the exit code.
+pub fn report_nothing_ran(
+    command: &str,
+    target: &str,
+    e: CliError,
+    dir: &Option<PathBuf>,
+) -> CliError {
+    let mut r = firehose_reports::Report::new(command, target);
+    r.exit_code = crate::errors::exit_code(&e);
+    r.verdict = firehose_reports::Verdict::Fail;
+    r.notes.push(match e.hint() {
+        Some(hint) => format!("{e}; {hint}"),
+        None => e.to_string(),
+    });
+    match write_report(&r, dir) {
+        Ok(()) => e,
+        Err(io) => io,
+    }
+}
+
 /// A token cancelled on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when a job is cancelled).
 ///
 /// The handlers are registered before this returns, so no signal between "the run started" and "the
