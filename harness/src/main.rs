@@ -24,13 +24,19 @@ fn main() {
                 std::process::exit(exit_codes::USAGE);
             }
             _ => {
-                // One line, not clap's page: what is wrong, then where to look.
+                // One line, not clap's page: what is wrong, then where to look. The first
+                // paragraph can span lines ("not provided:" and then the missing flags).
                 let rendered = e.render().to_string();
-                let first = rendered
+                let first: Vec<&str> = rendered
                     .lines()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("invalid arguments")
-                    .trim_start_matches("error: ");
+                    .map(str::trim)
+                    .skip_while(|l| l.is_empty())
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                let first = match first.join(" ") {
+                    s if s.is_empty() => "invalid arguments".to_string(),
+                    s => s.trim_start_matches("error: ").to_string(),
+                };
                 eprintln!("firehose-harness: {first} (see --help)");
                 std::process::exit(exit_codes::USAGE);
             }

@@ -116,11 +116,10 @@ impl TerminalReporter {
         let errors: Vec<_> = report.errors().collect();
         for (i, f) in errors.iter().enumerate() {
             out.push_str(&format!(
-                "\n  FAIL {} ({}) — {} violations in {} cases{}\n    {}\n",
+                "\n  FAIL {} ({}) — {}{}\n    {}\n",
                 f.check,
                 f.code,
-                format_count(f.count),
-                format_count(f.cases),
+                f.tally(),
                 if f.flaky {
                     " · FLAKY: the minimal case passed when re-run"
                 } else {

@@ -104,18 +104,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
-/// `1,234,567` — sizes in messages.
-pub fn format_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use firehose_reports::format_count;
 
 /// Parse `MIN..MAX` (or `N`) with `item` for each end.
 pub fn parse_range<T: PartialOrd + Copy + std::fmt::Display>(

@@ -254,11 +254,10 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         for f in &report.failures {
             write!(
                 out,
-                "<h3><code>{}</code> ({}) — {} violations in {} cases{}</h3><p>{}</p>",
+                "<h3><code>{}</code> ({}) — {}{}</h3><p>{}</p>",
                 esc(&f.check),
                 esc(&f.code),
-                f.count,
-                f.cases,
+                f.tally(),
                 if f.flaky { " · flaky" } else { "" },
                 esc(&f.message)
             )?;

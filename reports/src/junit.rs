@@ -33,10 +33,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 let mut description = String::new();
                 for f in failures {
                     description.push_str(&format!(
-                        "{} ({} violations in {} cases{})\n",
+                        "{} ({}{})\n",
                         f.message,
-                        f.count,
-                        f.cases,
+                        f.tally(),
                         f.case
                             .as_ref()
                             .map(|c| format!(", case {c}"))

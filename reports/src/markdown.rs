@@ -108,12 +108,11 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         for f in errors.iter().take(20) {
             writeln!(
                 out,
-                "- `{}` ({}): {} — {} violations in {} cases{}",
+                "- `{}` ({}): {} — {}{}",
                 f.check,
                 f.code,
                 f.message,
-                f.count,
-                f.cases,
+                f.tally(),
                 f.case
                     .as_ref()
                     .map(|c| format!("; minimal case `cases/{c}`"))

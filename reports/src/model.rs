@@ -90,6 +90,32 @@ pub struct Failure {
     pub depends_on: Vec<Dependency>,
 }
 
+impl Failure {
+    /// "1 violation in 1 case", "3,412 violations in 12 cases": every renderer says it the same way.
+    pub fn tally(&self) -> String {
+        format!(
+            "{} violation{} in {} case{}",
+            format_count(self.count),
+            if self.count == 1 { "" } else { "s" },
+            format_count(self.cases),
+            if self.cases == 1 { "" } else { "s" },
+        )
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// What came back per record, over the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordCounts {

@@ -61,6 +61,16 @@ fn bad_flags_and_values_exit_2_with_one_line() {
 }
 
 #[test]
+fn a_missing_argument_is_named_in_the_one_line() {
+    let dir = temp_dir();
+    let out = run_in(dir.path(), &["validate", "--response", "r.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--event <FILE>"), "{err}");
+}
+
+#[test]
 fn unreachable_target_exits_4_and_still_writes_a_report() {
     let dir = temp_dir();
     let out = run_in(
