@@ -311,7 +311,11 @@ pub async fn run_load(
         }),
         feed,
     });
-    spawn_workers(workers, &shared, &dispatcher, &tx);
+    // The worker threads' runtimes drive the pooled connections they opened, which any worker
+    // may be using: they all run until this function returns, not until their own workers end.
+    let runtimes_done = CancellationToken::new();
+    let _end_runtimes = runtimes_done.clone().drop_guard();
+    spawn_workers(workers, &shared, &dispatcher, &tx, &runtimes_done);
     // Only the workers hold senders now: the channel closes when the last one is done.
     drop(tx);
 
@@ -600,11 +604,15 @@ async fn sleep_precisely(due: Instant) {
 /// oha does): a connection's answer then wakes its worker on the thread that sent the request,
 /// instead of a work-stealing runtime bouncing tasks between threads and parking them on futexes
 /// at every request. Falls back to the calling runtime if threads cannot be started.
+///
+/// A thread's runtime outlives its own workers until `done`: a keep-alive connection belongs to
+/// the runtime that opened it, and a worker on another thread may still be waiting on it.
 fn spawn_workers(
     n: usize,
     shared: &Arc<Shared>,
     dispatch: &Arc<Dispatcher>,
     tx: &mpsc::Sender<Vec<Record>>,
+    done: &CancellationToken,
 ) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |c| c.get())
@@ -612,6 +620,7 @@ fn spawn_workers(
     for t in 0..threads {
         let count = n / threads + usize::from(t < n % threads);
         let (s, d, sender) = (shared.clone(), dispatch.clone(), tx.clone());
+        let done = done.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
@@ -626,6 +635,7 @@ fn spawn_workers(
                         }
                         drop(sender);
                         while set.join_next().await.is_some() {}
+                        done.cancelled().await;
                     });
                 })
                 .map_err(|e| e.to_string())

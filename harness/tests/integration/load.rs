@@ -594,3 +594,39 @@ fn ctrl_c_writes_a_partial_report_and_exits_130() {
     assert_eq!(report["exit_code"], 130);
     assert!(report["load"]["invocations"].as_u64().unwrap() < 2400);
 }
+
+/// Answers correctly, a second after being asked: invocations are still in flight on kept-alive
+/// connections when the schedule ends.
+#[test]
+fn answers_in_flight_at_the_end_of_the_schedule_complete_within_the_grace() {
+    let slow = Router::new().route(
+        "/",
+        post(|body: Bytes| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            zoo::respond(Animal::Correct, body).await
+        }),
+    );
+    let server = serve(slow);
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let report = load_ok(
+        dir.path(),
+        &server.url("/"),
+        &out,
+        &[
+            "--rate",
+            "20",
+            "--invocations",
+            "60",
+            "--timeout",
+            "10s",
+            "--grace",
+            "20s",
+        ],
+    );
+    let load = &report["load"];
+    assert_eq!(load["invocations"], 60, "{load}");
+    assert_eq!(load["errors"], 0, "{load}");
+    assert_eq!(load["violations"], 0, "{load}");
+    assert_eq!(load["interrupted"], 0, "{load}");
+}
