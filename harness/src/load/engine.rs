@@ -455,11 +455,22 @@ impl Dispatcher {
     async fn claim(&self) -> Option<Claimed> {
         let (slot, j, warmup) = self.next_slot()?;
         // The event comes first, the due time after: generation never eats into the wait.
+        let past_deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         let event = tokio::select! {
             biased;
             e = self.feed.get(j, slot.index) => e,
             _ = self.stop.cancelled() => None,
+            // The closed model's `--duration` is over: a call still waiting for its event is not
+            // started (as k6 starts no iteration after the duration), or a run with many callers
+            // and big batches would overrun by the time it takes to generate them all.
+            _ = past_deadline => None,
         };
+        let event = event.filter(|_| !self.deadline.is_some_and(|at| Instant::now() >= at));
         match event {
             Some(event) => Some(Claimed {
                 event,

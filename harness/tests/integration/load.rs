@@ -630,3 +630,39 @@ fn answers_in_flight_at_the_end_of_the_schedule_complete_within_the_grace() {
     assert_eq!(load["violations"], 0, "{load}");
     assert_eq!(load["interrupted"], 0, "{load}");
 }
+
+/// A closed-model run ends at `--duration`: callers still waiting for their (slow to generate)
+/// batches start nothing more. 100 gzip'd batches of ~4 MB take far longer than a second to make.
+#[test]
+fn the_closed_model_starts_nothing_after_its_duration() {
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let run = run_in(
+        dir.path(),
+        &[
+            "load",
+            "--target",
+            "builtin:identity",
+            "--concurrency",
+            "100",
+            "--max-in-flight",
+            "100",
+            "--duration",
+            "1s",
+            "--records",
+            "4..4",
+            "--record-size",
+            "900KB..1000KB",
+            "--compression",
+            "gzip",
+            "--report-dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    let load = &read_report(&out)["load"];
+    assert!(
+        load["invocations"].as_u64().unwrap() < 100,
+        "calls were started after the duration: {load}"
+    );
+}
