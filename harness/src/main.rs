@@ -24,19 +24,8 @@ fn main() {
                 std::process::exit(exit_codes::USAGE);
             }
             _ => {
-                // One line, not clap's page: what is wrong, then where to look. The first
-                // paragraph can span lines ("not provided:" and then the missing flags).
-                let rendered = e.render().to_string();
-                let first: Vec<&str> = rendered
-                    .lines()
-                    .map(str::trim)
-                    .skip_while(|l| l.is_empty())
-                    .take_while(|l| !l.is_empty())
-                    .collect();
-                let first = match first.join(" ") {
-                    s if s.is_empty() => "invalid arguments".to_string(),
-                    s => s.trim_start_matches("error: ").to_string(),
-                };
+                // One line, not clap's page: what is wrong, then where to look.
+                let first = firehose_harness::cli::clap_one_line(&e);
                 eprintln!("firehose-harness: {first} (see --help)");
                 std::process::exit(exit_codes::USAGE);
             }

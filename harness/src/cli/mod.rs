@@ -277,6 +277,22 @@ pub fn write_report(
     Ok(())
 }
 
+/// A clap error in one line: its first paragraph (which can span lines: "not provided:" and then
+/// the missing flags), without clap's `error: ` prefix.
+pub fn clap_one_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    match first.join(" ") {
+        s if s.is_empty() => "invalid arguments".to_string(),
+        s => s.trim_start_matches("error: ").to_string(),
+    }
+}
+
 /// `command` could not run at all (`e`): still leave a failing report with the reason behind, as CI
 /// looks for one after every run, and hand the error back for the exit code.
 pub fn report_nothing_ran(

@@ -85,14 +85,18 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
     let argv = scenario_args(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.scenario.display())))?;
     let cli = Cli::try_parse_from(&argv).map_err(|e| {
-        let rendered = e.render().to_string();
-        let first = rendered
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("invalid scenario")
-            .trim_start_matches("error: ")
-            .replace("argument '--", "key '");
-        CliError::usage(format!("{}: {first}", args.scenario.display()))
+        use clap::error::ErrorKind;
+        let what = match e.kind() {
+            // Help pages are not errors on the command line, but a scenario cannot show one.
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
+                "`{}` is not a complete command (a help page, or a subcommand missing)",
+                argv.get(1).map_or("", String::as_str)
+            ),
+            _ => super::clap_one_line(&e).replace("argument '--", "key '"),
+        };
+        CliError::usage(format!("{}: {what}", args.scenario.display()))
     })?;
     cli.run()
 }

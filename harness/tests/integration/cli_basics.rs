@@ -336,4 +336,17 @@ fn scenario_files_run_like_the_command_line() {
         err.contains("casez") && err.trim().lines().count() == 1,
         "{err}"
     );
+    for (text, says) in [
+        ("command = \"check\"\n", "--target <TARGET>"),
+        ("command = \"report\"\n", "not a complete command"),
+    ] {
+        std::fs::write(dir.path().join("incomplete.toml"), text).unwrap();
+        let out = run_in(dir.path(), &["run", "incomplete.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(says) && err.trim().lines().count() == 1,
+            "{err}"
+        );
+    }
 }
