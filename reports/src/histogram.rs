@@ -48,7 +48,7 @@ impl LatencySummary {
         let bytes = STANDARD.decode(encoded)?;
         Deserializer::new()
             .deserialize(&mut &bytes[..])
-            .map_err(|e| HistogramError::Decode(format!("{e:?}")))
+            .map_err(|e| HistogramError::Decode(e.to_string()))
     }
 
     pub fn from_histogram(h: &Histogram<u64>) -> Self {
@@ -74,8 +74,7 @@ impl LatencySummary {
     pub fn merge(&self, other: &LatencySummary) -> Result<LatencySummary, HistogramError> {
         let mut a = self.histogram()?;
         let b = other.histogram()?;
-        a.add(&b)
-            .map_err(|e| HistogramError::Add(format!("{e:?}")))?;
+        a.add(&b).map_err(|e| HistogramError::Add(e.to_string()))?;
         Ok(LatencySummary::from_histogram(&a))
     }
 }

@@ -123,6 +123,25 @@ fn run_compare(args: CompareArgs) -> Result<i32, CliError> {
     };
     let (base_name, base) = read(&args.base)?;
     let (new_name, new) = read(&args.new)?;
+    // Comparing a check with a load run (or a load report without its figures) would find nothing
+    // to compare and read as "no regression".
+    if base.command != new.command || base.load.is_some() != new.load.is_some() {
+        return Err(CliError::usage(format!(
+            "{base_name} ({}{}) and {new_name} ({}{}) are not the same kind of run",
+            base.command,
+            if base.load.is_some() {
+                ""
+            } else {
+                ", no load figures"
+            },
+            new.command,
+            if new.load.is_some() {
+                ""
+            } else {
+                ", no load figures"
+            },
+        )));
+    }
     let lines = compare(&base, &new, &tol);
     println!(
         "report compare {base_name} → {new_name} (tolerance: latency +{:.1}% beyond {}µs, throughput −{:.1}%, error rate +{:.3} pts)",

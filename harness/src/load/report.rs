@@ -216,7 +216,7 @@ fn status_rank(s: CheckStatus) -> u8 {
 fn merge_interval(a: &mut Interval, b: &Interval) -> Result<(), HistogramError> {
     let mut h = LatencySummary::decode(&a.histogram)?;
     h.add(LatencySummary::decode(&b.histogram)?)
-        .map_err(|e| HistogramError::Add(format!("{e:?}")))?;
+        .map_err(|e| HistogramError::Add(e.to_string()))?;
     a.invocations += b.invocations;
     a.records += b.records;
     a.bytes_in += b.bytes_in;
@@ -243,8 +243,21 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
         }
     };
     for (name, r) in reports {
-        if r.load.is_none() {
+        let Some(l) = &r.load else {
             return Err(CombineError::NotLoad(name.clone()));
+        };
+        // Every histogram is read once up front, so a broken one is blamed on its own file rather
+        // than on whichever file it was being added to.
+        let histograms = [
+            &l.latency.response_time.histogram,
+            &l.latency.service_time.histogram,
+            &l.latency.lag.histogram,
+        ];
+        for h in histograms
+            .into_iter()
+            .chain(l.intervals.iter().map(|i| &i.histogram))
+        {
+            LatencySummary::decode(h).map_err(hist_err(name))?;
         }
     }
     let mut out = first.clone();

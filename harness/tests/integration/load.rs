@@ -419,6 +419,27 @@ fn merged_partitions_equal_the_whole_run() {
     );
     let printed: Value = serde_json::from_slice(&run.stdout).expect("report.json on stdout");
     assert_eq!(printed["load"]["invocations"], 41);
+
+    // A broken histogram is blamed on its own file, whichever position it has.
+    let mut broken = read_report(&shards[1]);
+    broken["load"]["latency"]["lag"]["histogram"] = "SElTVEZBQUFBSDR4".into();
+    let broken_path = dir.path().join("broken.json");
+    std::fs::write(&broken_path, serde_json::to_vec(&broken).unwrap()).unwrap();
+    let run = run_in(
+        dir.path(),
+        &[
+            "report",
+            "merge",
+            broken_path.to_str().unwrap(),
+            shards[0].to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", describe(&run));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("broken.json") && !err.contains("shard-1") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -444,6 +465,22 @@ fn report_compare_flags_regressions_with_exit_3() {
     );
     assert_eq!(same.status.code(), Some(0), "{}", describe(&same));
     assert!(String::from_utf8_lossy(&same.stdout).contains("no regression"));
+
+    // Reports of different kinds have nothing to compare: that is not "no regression".
+    let mut figureless = read_report(&base);
+    figureless.as_object_mut().unwrap().remove("load");
+    let figureless_path = dir.path().join("figureless.json");
+    std::fs::write(&figureless_path, serde_json::to_vec(&figureless).unwrap()).unwrap();
+    let cmp = run_in(
+        dir.path(),
+        &[
+            "report",
+            "compare",
+            base.to_str().unwrap(),
+            figureless_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cmp.status.code(), Some(2), "{}", describe(&cmp));
 
     // The same run, but twice as slow at p99 and with a newly failing check.
     let mut worse = read_report(&base);
