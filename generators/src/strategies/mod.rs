@@ -201,7 +201,13 @@ pub fn sample(config: &GenConfig, seed: u64) -> BatchSpec {
                 if spec.records.len() + 1 < min_records {
                     record.size = record.size.min(room / (min_records - spec.records.len()));
                 }
-                bound += record.serialized_len_bound(source);
+                let added = record.serialized_len_bound(source);
+                if bound + added > budget {
+                    // Not even an empty record fits any more (every record costs its id and
+                    // timestamp): Firehose's 6 MB request cap wins over `--records MIN`.
+                    break;
+                }
+                bound += added;
                 raw_total += record.size;
                 spec.records.push(record);
                 continue;
@@ -322,6 +328,26 @@ mod tests {
                 assert!((10..=20).contains(&r.size));
                 assert_eq!(r.family, PayloadFamily::Json);
                 assert_eq!(r.compression, Compression::None);
+            }
+        }
+    }
+
+    #[test]
+    fn the_request_cap_wins_over_a_minimum_record_count() {
+        for (records, record_size) in [
+            (20_000..=20_000, 0..=MAX_RECORD_BYTES),
+            (1_000_000..=1_000_000, 0..=0),
+        ] {
+            let cfg = GenConfig {
+                records,
+                record_size,
+                ..GenConfig::default()
+            };
+            for seed in 0..5 {
+                let spec = sample(&cfg, seed);
+                let json = spec.materialize().to_json();
+                assert!(json.len() <= MAX_REQUEST_BYTES, "{} bytes", json.len());
+                assert!(spec.serialized_len_bound() <= MAX_REQUEST_BYTES);
             }
         }
     }
