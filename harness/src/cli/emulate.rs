@@ -92,26 +92,39 @@ pub fn run(args: EmulateArgs) -> Result<i32, CliError> {
 }
 
 /// Wait for SIGINT (exit 130) or SIGTERM (exit 0, how `docker stop` ends a container).
-async fn stopped() -> i32 {
-    let (Ok(mut int), Ok(mut term)) = (
+/// The handlers are installed when this is called, not when the future first runs, so a signal
+/// that arrives before the task is scheduled is not lost to the default action.
+fn stopped() -> impl std::future::Future<Output = i32> {
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => exit_codes::INTERRUPTED,
-        _ = term.recv() => exit_codes::OK,
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term)) = handlers else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => exit_codes::INTERRUPTED,
+            _ = term.recv() => exit_codes::OK,
+        }
     }
 }
 
 async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
     // Handlers first: a signal during the function's start must still kill it.
-    let stop = tokio::spawn(stopped());
+    let mut stop = tokio::spawn(stopped());
     let command = plan.spec.command.shell_quoted();
     let instances = plan.config.instances;
     let emulator = Arc::new(Emulator::new(plan.spec, plan.config));
-    if let Err(e) = emulator.warm().await {
+    let warmed = tokio::select! {
+        w = emulator.warm() => w,
+        // Ctrl-C while the function starts: stop now, not at the end of the init timeout.
+        code = &mut stop => {
+            emulator.shutdown().await;
+            return Ok(code.unwrap_or(exit_codes::INTERRUPTED));
+        }
+    };
+    if let Err(e) = warmed {
         emulator.shutdown().await;
         return Err(CliError::Unavailable {
             message: format!("cannot start `{command}`: {e}"),
@@ -154,7 +167,7 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
             .with_graceful_shutdown(closing.clone().cancelled_owned())
             .into_future(),
     );
-    let code = stop.await.unwrap_or(exit_codes::INTERRUPTED);
+    let code = (&mut stop).await.unwrap_or(exit_codes::INTERRUPTED);
     closing.cancel();
     // Killing the functions ends every invocation in flight, so the server drains quickly.
     emulator.shutdown().await;

@@ -311,3 +311,46 @@ async fn emulate_serves_the_rust_example_and_fails_fast_on_a_bad_command() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("was not found"));
     assert!(!Path::new("./not-a-bootstrap").exists());
 }
+
+/// Ctrl-C while the function is still starting stops `emulate` at once (exit 130) and takes the
+/// function with it, instead of waiting out the init timeout and reporting an init failure (exit 4).
+#[test]
+fn ctrl_c_during_the_functions_start_stops_emulate_with_130() {
+    let dir = crate::support::temp_dir();
+    let pidfile = dir.path().join("pid");
+    let script = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+    let mut child = Command::new(bin())
+        .args([
+            "emulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start emulate");
+    let until = Instant::now() + Duration::from_secs(10);
+    let pid: u64 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < until, "the function never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let until = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < until, "the function outlived emulate");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
