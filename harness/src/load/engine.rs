@@ -52,6 +52,9 @@ pub enum Stopped {
     Threshold(String),
     /// The target could not be reached before anything answered.
     Unreachable,
+    /// Open model: sends fell further behind the schedule than the grace period, so the slots
+    /// still unsent were given up (k6's dropped iterations) instead of running for hours.
+    Overrun { unsent: u64 },
 }
 
 /// What a load run measured.
@@ -298,6 +301,14 @@ pub async fn run_load(
     let dispatcher = Arc::new(Dispatcher {
         start,
         deadline: plan.schedule.deadline().map(|d| start + d),
+        overrun_at: match plan.schedule.model() {
+            Model::Open(_) => plan
+                .schedule
+                .measured_duration()
+                .map(|d| start + warmup + d + plan.grace),
+            Model::Closed { .. } => None,
+        },
+        overran: AtomicBool::new(false),
         quota: plan.schedule.measured_quota(),
         warmup_end: start + warmup,
         stop: stop_sending.clone(),
@@ -376,6 +387,24 @@ pub async fn run_load(
     if cancel.is_cancelled() {
         collector.stop(Stopped::Interrupted);
     }
+    if dispatcher.overran.load(Ordering::Relaxed) {
+        let claimed = dispatcher
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .claimed;
+        // The slot that found the schedule overrun was taken from it but never claimed.
+        let unsent = plan
+            .schedule
+            .planned()
+            .map_or(0, |p| p.saturating_sub(claimed));
+        collector.note(format!(
+            "{unsent} planned invocation{} never sent: sends fell more than the grace period ({}) behind the schedule, so the target cannot keep up with this rate",
+            if unsent == 1 { " was" } else { "s were" },
+            crate::values::format_duration(plan.grace)
+        ));
+        collector.stop(Stopped::Overrun { unsent });
+    }
     let peak = shared.peak_in_flight.load(Ordering::Relaxed);
     collector.finish(start.elapsed(), peak)
 }
@@ -430,6 +459,9 @@ struct Dispatcher {
     start: Instant,
     /// The closed model stops taking slots here.
     deadline: Option<Instant>,
+    /// The open model gives up the slots still unsent here: the planned end plus the grace.
+    overrun_at: Option<Instant>,
+    overran: AtomicBool,
     quota: Option<u64>,
     warmup_end: Instant,
     /// Stop taking slots: Ctrl-C, an `:abort` threshold, an unreachable target.
@@ -503,6 +535,10 @@ impl Dispatcher {
             let slot = d.schedule.next()?;
             let now = Instant::now();
             if self.deadline.is_some_and(|at| now >= at) {
+                return None;
+            }
+            if self.overrun_at.is_some_and(|at| now >= at) {
+                self.overran.store(true, Ordering::Relaxed);
                 return None;
             }
             let warmup = slot.warmup.unwrap_or(now < self.warmup_end);

@@ -104,6 +104,7 @@ pub fn load_report(
             Stopped::Interrupted => "interrupted",
             Stopped::Threshold(_) => "threshold",
             Stopped::Unreachable => "unreachable",
+            Stopped::Overrun { .. } => "overrun",
         }
         .to_string()
     });

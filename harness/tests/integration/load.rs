@@ -703,3 +703,49 @@ fn the_closed_model_starts_nothing_after_its_duration() {
         "calls were started after the duration: {load}"
     );
 }
+
+/// A rate no target can meet: the run gives up the unsent slots once sends are a grace period
+/// behind (and says how many), rather than running for hours.
+#[test]
+fn an_open_rate_far_beyond_the_target_gives_up_the_unsent_slots_after_the_grace() {
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let run = run_in(
+        dir.path(),
+        &[
+            "load",
+            "--target",
+            "builtin:identity",
+            "--rate",
+            "1e9",
+            "--duration",
+            "1s",
+            "--grace",
+            "1s",
+            "--payload",
+            "empty",
+            "--records",
+            "1..1",
+            "--compression",
+            "none",
+            "--report-dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    let report = read_report(&out);
+    assert_eq!(report["stopped_early"], "overrun");
+    let load = &report["load"];
+    let sent = load["invocations"].as_u64().unwrap() + load["interrupted"].as_u64().unwrap();
+    let planned = load["planned_invocations"].as_u64().unwrap();
+    assert_eq!(planned, 1_000_000_000);
+    let note = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .find(|n| n.contains("never sent"))
+        .expect("a note says how many were never sent");
+    let unsent: u64 = note.split_whitespace().next().unwrap().parse().unwrap();
+    assert_eq!(sent + unsent, planned, "{note}");
+}
