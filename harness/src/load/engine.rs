@@ -502,7 +502,7 @@ impl Dispatcher {
             // and big batches would overrun by the time it takes to generate them all.
             _ = past_deadline => None,
         };
-        let event = event.filter(|_| !self.deadline.is_some_and(|at| Instant::now() >= at));
+        let event = event.filter(|_| self.deadline.is_none_or(|at| Instant::now() < at));
         match event {
             Some(event) => Some(Claimed {
                 event,
