@@ -182,6 +182,19 @@ pub fn summary_text(report: &Report, report_dir: Option<&Path>) -> String {
     for note in &report.notes {
         out.push_str(&format!("  note: {note}\n"));
     }
+    if let Some(load) = &report.load
+        && load.errors > 0
+        && !load
+            .thresholds
+            .iter()
+            .any(|t| t.expression.starts_with("error_rate"))
+    {
+        // As in k6, errors are a figure, not a verdict: say so, or "PASS" at 100% errors misleads.
+        out.push_str(&format!(
+            "  note: {:.3}% of invocations were errors, which do not fail a load run by themselves; gate on them with --threshold 'error_rate<1%'\n",
+            load.error_rate * 100.0
+        ));
+    }
     out.push_str(&verdict_line(report, report_dir));
     out
 }

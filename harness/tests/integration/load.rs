@@ -250,6 +250,14 @@ fn errors_count_toward_error_rate_and_violations_exit_1_with_saved_cases() {
     assert_eq!(figures["errors"], 20);
     assert_eq!(figures["error_rate"], 1.0);
     assert_eq!(figures["violations"], 0);
+    // ... and the summary says how to make them count.
+    let run = load(
+        dir.path(),
+        &server.url("/FunctionErrorHeader"),
+        &["--rate", "50", "--invocations", "5"],
+    );
+    let summary = String::from_utf8_lossy(&run.stdout);
+    assert!(summary.contains("--threshold 'error_rate<1%'"), "{summary}");
     let run = load_gated(dir.path(), &server.url("/FunctionErrorHeader"));
     assert_eq!(run.status.code(), Some(3), "{}", describe(&run));
 
