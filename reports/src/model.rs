@@ -269,7 +269,8 @@ pub struct Report {
     /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_ms: u64,
-    /// Why the run stopped before its plan: `deadline`, `max-failures`, `interrupted`, `threshold`.
+    /// Why the run stopped before its plan: `deadline`, `max-failures`, `interrupted`, `threshold`,
+    /// `unreachable`, `overrun`.
     pub stopped_early: Option<String>,
     pub phases: Vec<PhaseCounts>,
     pub checks: Vec<CheckResult>,
