@@ -450,6 +450,26 @@ fn merged_partitions_equal_the_whole_run() {
     );
 }
 
+/// `report compare BASE EDITED`, EDITED written to `dir/name` first.
+fn compare_with_edited(
+    dir: &Path,
+    base: &Path,
+    name: &str,
+    edited: &Value,
+) -> std::process::Output {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec(edited).unwrap()).unwrap();
+    run_in(
+        dir,
+        &[
+            "report",
+            "compare",
+            base.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 fn report_compare_flags_regressions_with_exit_3() {
     let server = serve(zoo::router());
@@ -477,17 +497,7 @@ fn report_compare_flags_regressions_with_exit_3() {
     // Reports of different kinds have nothing to compare: that is not "no regression".
     let mut figureless = read_report(&base);
     figureless.as_object_mut().unwrap().remove("load");
-    let figureless_path = dir.path().join("figureless.json");
-    std::fs::write(&figureless_path, serde_json::to_vec(&figureless).unwrap()).unwrap();
-    let cmp = run_in(
-        dir.path(),
-        &[
-            "report",
-            "compare",
-            base.to_str().unwrap(),
-            figureless_path.to_str().unwrap(),
-        ],
-    );
+    let cmp = compare_with_edited(dir.path(), &base, "figureless.json", &figureless);
     assert_eq!(cmp.status.code(), Some(2), "{}", describe(&cmp));
 
     // The same run, but twice as slow at p99 and with a newly failing check.
@@ -502,17 +512,7 @@ fn report_compare_flags_regressions_with_exit_3() {
             c["violations"] = 3.into();
         }
     }
-    let worse_path = dir.path().join("worse.json");
-    std::fs::write(&worse_path, serde_json::to_vec(&worse).unwrap()).unwrap();
-    let cmp = run_in(
-        dir.path(),
-        &[
-            "report",
-            "compare",
-            base.to_str().unwrap(),
-            worse_path.to_str().unwrap(),
-        ],
-    );
+    let cmp = compare_with_edited(dir.path(), &base, "worse.json", &worse);
     assert_eq!(cmp.status.code(), Some(3), "{}", describe(&cmp));
     let text = String::from_utf8_lossy(&cmp.stdout);
     assert!(text.contains("response time p99 (corrected)"), "{text}");
