@@ -243,10 +243,12 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
             source,
         }
     };
+    let mut sections = Vec::with_capacity(reports.len());
     for (name, r) in reports {
         let Some(l) = &r.load else {
             return Err(CombineError::NotLoad(name.clone()));
         };
+        sections.push(l);
         // Every histogram is read once up front, so a broken one is blamed on its own file rather
         // than on whichever file it was being added to.
         let histograms = [
@@ -262,13 +264,12 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
         }
     }
     let mut out = first.clone();
-    let mut load = first.load.clone().expect("checked above");
+    let mut load = sections[0].clone();
     let mut intervals: BTreeMap<u64, Interval> =
         load.intervals.drain(..).map(|i| (i.second, i)).collect();
     let mut partitions: Vec<String> = load.partition.iter().cloned().collect();
     let mut notes = out.notes.clone();
-    for (name, r) in rest {
-        let l = r.load.as_ref().expect("checked above");
+    for ((name, r), l) in rest.iter().zip(&sections[1..]) {
         let err = hist_err(name);
         load.invocations += l.invocations;
         load.planned_invocations += l.planned_invocations;
