@@ -160,7 +160,8 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         .collect();
     report.checks = check_results(&plan.checks, &outcome.check_counts, &outcome.groups);
     report.failures = failures(&outcome.groups);
-    report.failures_truncated = outcome.groups.len() > MAX_FAILURES_LISTED;
+    report.failures_truncated =
+        outcome.groups.len() > MAX_FAILURES_LISTED || !outcome.overflow.is_empty();
     report.records = record_counts(outcome.records_sent, &outcome.results);
     if !outcome.latency.is_empty() {
         report.latency = Some(LatencySummary::from_histogram(&outcome.latency));
@@ -171,6 +172,17 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
     });
     report.generator = Some(generator_flags(&plan.generator));
     report.notes = outcome.notes.clone();
+    if !outcome.overflow.is_empty() {
+        let n: u64 = outcome.overflow.values().sum();
+        let checks: Vec<&str> = outcome.overflow.keys().map(|c| c.id()).collect();
+        report.notes.push(format!(
+            "{} more violation{} ({}) belong to distinct failures beyond the first {}: counted, not listed",
+            crate::values::format_count(n),
+            if n == 1 { "" } else { "s" },
+            checks.join(", "),
+            crate::values::format_count(crate::contract::MAX_FAILURE_KEYS as u64),
+        ));
+    }
     if let Some((records, bytes)) = outcome.largest_passing
         && outcome
             .groups

@@ -178,7 +178,8 @@ impl TerminalReporter {
             .filter(|f| f.severity == Severity::Warning)
             .count();
         if warnings > 0 {
-            out.push_str(&format!("\n  {warnings} kinds of warning (see report)\n"));
+            let kinds = if warnings == 1 { "kind" } else { "kinds" };
+            out.push_str(&format!("\n  {warnings} {kinds} of warning (see report)\n"));
         }
         for note in &report.notes {
             out.push_str(&format!("\n  note: {note}\n"));

@@ -13,7 +13,7 @@ use super::CheckPlan;
 use super::groups::FailureGroup;
 use super::persist::{self, SavedCase};
 use super::shrink::{self, Minimal};
-use crate::contract::{self, CheckId, RecordResults, Severity, Verdict};
+use crate::contract::{self, CheckId, MAX_FAILURE_KEYS, RecordResults, Severity, Verdict};
 use crate::events::{EventSink, Phase, RunEvent};
 use crate::invocation::Invocation;
 use crate::targets::{Target, TargetError};
@@ -35,6 +35,9 @@ pub struct CheckOutcome {
     pub groups: Vec<FailureGroup>,
     /// Violations per check over the run.
     pub check_counts: BTreeMap<CheckId, u64>,
+    /// Violations per check of distinct failures beyond the first [`MAX_FAILURE_KEYS`]: counted,
+    /// not listed (`failures_truncated`).
+    pub overflow: BTreeMap<CheckId, u64>,
     pub results: RecordResults,
     pub records_sent: u64,
     /// Invocation time in microseconds, main-phase cases only (not shrink attempts).
@@ -167,6 +170,7 @@ pub async fn run_check(
             phases: BTreeMap::new(),
             groups: Vec::new(),
             check_counts: BTreeMap::new(),
+            overflow: BTreeMap::new(),
             results: RecordResults::default(),
             records_sent: 0,
             latency: firehose_reports::histogram::new_latency_histogram(),
@@ -404,6 +408,9 @@ impl Runner<'_> {
         inv: &Invocation,
         verdict: &Verdict,
     ) -> Result<(), Stop> {
+        for (check, n) in &verdict.overflow {
+            *self.out.overflow.entry(*check).or_default() += n;
+        }
         for ((check, fingerprint), count) in &verdict.key_counts {
             if let Some(g) = self
                 .out
@@ -413,6 +420,10 @@ impl Runner<'_> {
             {
                 g.count += count;
                 g.cases += 1;
+                continue;
+            }
+            if self.out.groups.len() >= MAX_FAILURE_KEYS {
+                *self.out.overflow.entry(*check).or_default() += count;
                 continue;
             }
             let mut group = FailureGroup::first_seen(verdict, *check, fingerprint, phase);
