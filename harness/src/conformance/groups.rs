@@ -38,6 +38,8 @@ pub struct FailureGroup {
     /// "1 record: json, 65,537 bytes"
     pub minimal_batch: Option<String>,
     pub depends_on: BTreeSet<Dimension>,
+    /// The first occurrence's message before shrinking replaced `first`, when it differs.
+    pub original_message: Option<String>,
 }
 
 impl FailureGroup {
@@ -74,6 +76,7 @@ impl FailureGroup {
             shrink: None,
             minimal_batch: None,
             depends_on: BTreeSet::new(),
+            original_message: None,
         }
     }
 

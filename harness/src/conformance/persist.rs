@@ -71,6 +71,8 @@ fn case_json(case: &SavedCase<'_>) -> Value {
         "check": g.check.id(),
         "code": g.check.code(),
         "fingerprint": g.fingerprint,
+        "fingerprint_version": crate::contract::fingerprint::FINGERPRINT_VERSION,
+        "original_message": g.original_message,
         "flaky": m.flaky,
         "violations": violations,
         "batch": m.spec.as_ref().map(|s| json!({

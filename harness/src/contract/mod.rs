@@ -10,6 +10,7 @@
 
 mod base64;
 mod checks;
+pub mod fingerprint;
 mod response;
 
 use std::collections::BTreeMap;
@@ -240,7 +241,7 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
             checks,
             violation(
                 CheckId::InvocationSucceeded,
-                format!("error:{}", fe.kind),
+                fingerprint::function_error(&fe.kind, fe.message.as_deref()),
                 message,
             ),
         );
@@ -355,7 +356,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                 checks,
                 violation(
                     CheckId::InvocationSucceeded,
-                    format!("error:{kind}"),
+                    fingerprint::function_error(kind, Some(msg)),
                     format!(
                         "the function returned an error body ({kind}): {}",
                         clip(msg, 300)
