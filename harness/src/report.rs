@@ -22,6 +22,16 @@ pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// A run that judged nothing (exit 4): its reason becomes the first note, which every renderer
+/// shows in place of the checks, and no check reads as passed.
+pub fn mark_nothing_judged(report: &mut Report, reason: String) {
+    report.notes.insert(0, reason);
+    for c in &mut report.checks {
+        c.status = CheckStatus::Skipped;
+    }
+    report.failures.clear();
+}
+
 /// The per-check table: status from the failures, counts from the run.
 pub fn check_results(
     checks: &CheckSet,
@@ -82,6 +92,7 @@ pub fn failure(g: &FailureGroup) -> Failure {
             budget_exhausted: s.budget_exhausted,
         }),
         minimal_batch: g.minimal_batch.clone(),
+        original_message: g.original_message.clone(),
         depends_on: g
             .depends_on
             .iter()
@@ -204,18 +215,17 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
             id.id, id.code
         ));
     }
-    if let Some(e) = &outcome.unreachable {
-        report.notes.push(format!("{e}; {}", e.hint()));
-    }
-    if outcome.nothing_judged() {
-        report.notes.push(NOTHING_JUDGED.into());
-    }
     report.exit_code = exit_codes::for_run(
         outcome.unreachable.is_some() || outcome.nothing_judged(),
         outcome.failed(),
         false,
         outcome.interrupted(),
     );
+    if let Some(e) = &outcome.unreachable {
+        mark_nothing_judged(&mut report, format!("{e}; {}", e.hint()));
+    } else if outcome.nothing_judged() {
+        mark_nothing_judged(&mut report, NOTHING_JUDGED.into());
+    }
     report.verdict = if report.exit_code == exit_codes::OK {
         RVerdict::Pass
     } else {

@@ -127,6 +127,9 @@ impl TerminalReporter {
                 },
                 f.message
             ));
+            if let Some(m) = &f.original_message {
+                out.push_str(&format!("    first seen as: {m}\n"));
+            }
             if let Some(b) = &f.minimal_batch {
                 let shrunk = f
                     .shrink

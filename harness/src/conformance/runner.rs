@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
 use super::CheckPlan;
+use super::endpoint::{EndpointProbe, Probe};
 use super::groups::FailureGroup;
 use super::persist::{self, SavedCase};
 use super::shrink::{self, Minimal};
@@ -147,6 +148,10 @@ pub(super) struct Runner<'a> {
     judged_any: bool,
     failing_cases: u64,
     saved: u64,
+    /// Decides from the first answers whether a transformer is there at all.
+    probe: EndpointProbe,
+    /// Answers the probe holds back until it decides.
+    held: Vec<(Phase, Input, Invocation, Verdict)>,
 }
 
 /// Run `plan` against `target` (already started). Cancel `cancel` to stop early; the outcome so far is
@@ -183,6 +188,8 @@ pub async fn run_check(
         judged_any: false,
         failing_cases: 0,
         saved: 0,
+        probe: EndpointProbe::default(),
+        held: Vec::new(),
     };
     if let Err(stop) = runner.run_phases().await {
         match stop {
@@ -304,6 +311,13 @@ impl Runner<'_> {
             };
             self.run_case(Phase::Random, input).await?;
         }
+        // A run shorter than the probe whose every answer looked like a wrong address.
+        if !self.held.is_empty() {
+            return Err(Stop::Unreachable(TargetError::WrongEndpoint {
+                target: self.out.target.clone(),
+                reason: self.probe.reason(),
+            }));
+        }
         Ok(())
     }
 
@@ -357,6 +371,34 @@ impl Runner<'_> {
 
     async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
         let (inv, verdict) = self.attempt(&input).await?;
+        match self.probe.observe(&inv) {
+            Probe::Hold => {
+                self.held.push((phase, input, inv, verdict));
+                return Ok(());
+            }
+            Probe::WrongEndpoint => {
+                return Err(Stop::Unreachable(TargetError::WrongEndpoint {
+                    target: self.out.target.clone(),
+                    reason: self.probe.reason(),
+                }));
+            }
+            Probe::Judge => {
+                for (phase, input, inv, verdict) in std::mem::take(&mut self.held) {
+                    self.judge_case(phase, input, inv, verdict).await?;
+                }
+            }
+        }
+        self.judge_case(phase, input, inv, verdict).await
+    }
+
+    /// Count one answer into the run and file its failures.
+    async fn judge_case(
+        &mut self,
+        phase: Phase,
+        input: Input,
+        inv: Invocation,
+        verdict: Verdict,
+    ) -> Result<(), Stop> {
         let _ = self
             .out
             .latency
@@ -443,6 +485,9 @@ impl Runner<'_> {
                     .iter()
                     .find(|v| v.check == *check && &v.fingerprint == fingerprint)
                 {
+                    if v.message != group.first.message {
+                        group.original_message = Some(group.first.message.clone());
+                    }
                     group.first = v.clone();
                 }
                 group.flaky = minimal.flaky;
