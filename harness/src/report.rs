@@ -195,13 +195,14 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         ));
     }
     if let Some((records, bytes)) = outcome.largest_passing
+        && outcome.smallest_failing.is_none_or(|failed| failed > bytes)
         && outcome
             .groups
             .iter()
             .any(|g| g.depends_on.contains(&Dimension::BatchSize))
     {
         report.notes.push(format!(
-            "a failure depends on batch size; the largest batch that passed had {records} records and {} bytes — a buffer hint below that is safe for this transformer",
+            "a failure depends on batch size; the largest batch that passed had {records} records and {} bytes of record data (as put, before base64), and no smaller batch failed — a buffer hint below that is safe for this transformer",
             crate::values::format_count(bytes as u64)
         ));
     }

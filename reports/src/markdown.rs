@@ -56,7 +56,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(b) = &report.largest_passing_batch {
         writeln!(
             out,
-            "- largest batch that passed: {} records, {} bytes",
+            "- largest batch that passed: {} records, {} bytes of record data",
             b.records, b.bytes
         )?;
     }

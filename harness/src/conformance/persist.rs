@@ -77,7 +77,7 @@ fn case_json(case: &SavedCase<'_>) -> Value {
         "violations": violations,
         "batch": m.spec.as_ref().map(|s| json!({
             "source": s.source.name(),
-            "records": s.records.iter().map(|r| r.describe()).collect::<Vec<_>>(),
+            "records": super::runner::describe_records(s).into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
         })),
         "event_bytes": m.bytes.len(),
         "invocation": {

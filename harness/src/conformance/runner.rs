@@ -47,8 +47,11 @@ pub struct CheckOutcome {
     pub stopped: Option<&'static str>,
     /// Set when the target could not be reached before anything was judged.
     pub unreachable: Option<TargetError>,
-    /// (records, bytes) of the largest batch that passed.
+    /// (records, bytes of record data as put) of the largest batch that passed.
     pub largest_passing: Option<(usize, usize)>,
+    /// Bytes of record data of the smallest batch that failed, so the report never calls a size
+    /// safe when a smaller batch failed.
+    pub smallest_failing: Option<usize>,
     pub notes: Vec<String>,
     pub duration: Duration,
 }
@@ -92,6 +95,9 @@ pub(super) struct Input {
     pub event: Option<Event>,
     /// Where it came from: a case index, a boundary name, a corpus file.
     pub origin: Origin,
+    /// The records' data as put (after producer compression, before base64), summed: the bytes a
+    /// buffer hint is about. Unknown for events that do not parse.
+    pub data_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +127,7 @@ impl Input {
         Input {
             bytes: Bytes::from(event.to_json()),
             view: EventView::from(&event),
+            data_bytes: Some(data_bytes(&event)),
             spec: Some(spec),
             event: None,
             origin,
@@ -131,11 +138,29 @@ impl Input {
         Input {
             bytes: Bytes::from(event.to_json()),
             view: EventView::from(&event),
+            data_bytes: Some(data_bytes(&event)),
             spec: None,
             event: Some(event),
             origin,
         }
     }
+
+    /// Bytes sent as they are (a regression, a corpus file), with `event` when they parse.
+    fn verbatim(bytes: Vec<u8>, view: EventView, event: Option<Event>, origin: Origin) -> Input {
+        Input {
+            data_bytes: event.as_ref().map(data_bytes),
+            bytes: Bytes::from(bytes),
+            view,
+            spec: None,
+            event,
+            origin,
+        }
+    }
+}
+
+/// The records' data as put, summed.
+fn data_bytes(event: &Event) -> usize {
+    event.records.iter().map(|r| r.data.len()).sum()
 }
 
 pub(super) struct Runner<'a> {
@@ -182,6 +207,7 @@ pub async fn run_check(
             stopped: None,
             unreachable: None,
             largest_passing: None,
+            smallest_failing: None,
             notes: Vec::new(),
             duration: Duration::ZERO,
         },
@@ -254,13 +280,13 @@ impl Runner<'_> {
         });
         self.begin(Phase::Regression, regressions.len() as u64);
         for case in regressions {
-            let input = Input {
-                view: case.view,
-                event: Event::from_json(&case.event).ok(),
-                bytes: Bytes::from(case.event),
-                spec: None,
-                origin: Origin::Regression { dir: case.name },
-            };
+            let event = Event::from_json(&case.event).ok();
+            let input = Input::verbatim(
+                case.event,
+                case.view,
+                event,
+                Origin::Regression { dir: case.name },
+            );
             self.run_case(Phase::Regression, input).await?;
         }
         self.begin(Phase::Boundary, boundary.len() as u64);
@@ -277,15 +303,14 @@ impl Runner<'_> {
                     continue;
                 }
             };
-            let input = Input {
-                bytes: Bytes::from(case.bytes.clone()),
+            let input = Input::verbatim(
+                case.bytes.clone(),
                 view,
-                spec: None,
-                event: Event::from_json(&case.bytes).ok(),
-                origin: Origin::Corpus {
+                Event::from_json(&case.bytes).ok(),
+                Origin::Corpus {
                     file: case.label.clone(),
                 },
-            };
+            );
             self.run_case(Phase::Corpus, input).await?;
         }
         // With a corpus, every fourth random case mutates a real event instead of generating one.
@@ -413,8 +438,13 @@ impl Runner<'_> {
         tally.run += 1;
         if failed {
             tally.failed += 1;
-        } else {
-            let size = (input.view.record_ids.len(), input.bytes.len());
+            if let Some(bytes) = input.data_bytes
+                && self.out.smallest_failing.is_none_or(|b| bytes < b)
+            {
+                self.out.smallest_failing = Some(bytes);
+            }
+        } else if let Some(bytes) = input.data_bytes {
+            let size = (input.view.record_ids.len(), bytes);
             if self.out.largest_passing.is_none_or(|(_, b)| size.1 > b) {
                 self.out.largest_passing = Some(size);
             }
@@ -534,6 +564,7 @@ impl Runner<'_> {
             spec: None,
             event: None,
             origin: input.origin.clone(),
+            data_bytes: None,
         };
         // A deadline or Ctrl-C here must not lose the case: save it, the main loop stops next.
         if let Ok((_, rerun)) = self.attempt(&again).await {
@@ -579,20 +610,47 @@ impl Runner<'_> {
     }
 }
 
-/// "3 records, 1,204 bytes: json, 400 bytes; text with multi-byte UTF-8, 800 bytes; …"
-pub(super) fn describe_batch(spec: &BatchSpec) -> String {
-    let n = spec.records.len();
+/// "1 record from direct-put, 333 bytes of record data: CloudWatch Logs CONTROL_MESSAGE, 333
+/// bytes, gzip level 6" — sizes are the records' data as put, never the requested content size
+/// (a CloudWatch Logs envelope asked for 0 bytes is still 333).
+pub(crate) fn describe_batch(spec: &BatchSpec) -> String {
+    let records = describe_records(spec);
+    let n = records.len();
+    let total: usize = records.iter().map(|(bytes, _)| bytes).sum();
     let head = format!(
-        "{} record{} from {}",
+        "{} record{} from {}, {} bytes of record data",
         n,
         if n == 1 { "" } else { "s" },
-        spec.source
+        spec.source,
+        crate::values::format_count(total as u64),
     );
-    let shown: Vec<String> = spec.records.iter().take(3).map(|r| r.describe()).collect();
+    let shown: Vec<&str> = records.iter().take(3).map(|(_, d)| d.as_str()).collect();
     let more = if n > 3 {
         format!("; … {} more", n - 3)
     } else {
         String::new()
     };
     format!("{head}: {}{more}", shown.join("; "))
+}
+
+/// Each record of `spec` with its data's size as put, described.
+pub(crate) fn describe_records(spec: &BatchSpec) -> Vec<(usize, String)> {
+    spec.records
+        .iter()
+        .map(|r| {
+            let bytes = r.payload().len();
+            let mut s = format!(
+                "{}, {} bytes",
+                r.family.describe(r.variant),
+                crate::values::format_count(bytes as u64)
+            );
+            if r.compression != firehose_generators::payload::Compression::None {
+                s.push_str(&format!(", {} level {}", r.compression, r.level));
+            }
+            if r.id_style != firehose_generators::IdStyle::Short {
+                s.push_str(&format!(", {} id", r.id_style.name()));
+            }
+            (bytes, s)
+        })
+        .collect()
 }

@@ -354,3 +354,66 @@ fn load_fails_by_default_when_the_function_fails() {
     assert_eq!(gates.len(), 1);
     assert_eq!(gates[0]["expression"], "error_rate<=100%");
 }
+
+#[test]
+fn a_minimal_batch_is_labelled_with_its_records_bytes_as_put() {
+    // Fails on every gzip'd record: CloudWatch Logs subscription data always is.
+    let router = Router::new().route(
+        "/",
+        post(|body: Bytes| async move {
+            let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let gzip = event["records"].as_array().into_iter().flatten().any(|r| {
+                r["data"]
+                    .as_str()
+                    .and_then(|s| STANDARD.decode(s).ok())
+                    .is_some_and(|d| d.starts_with(&[0x1f, 0x8b]))
+            });
+            if gzip {
+                let mut resp = json_response(&json!({"errorMessage": "invalid start byte", "errorType": "UnicodeDecodeError"}));
+                resp.headers_mut()
+                    .insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
+                return resp;
+            }
+            each_record(&body, |raw| json!(STANDARD.encode(raw)))
+        }),
+    );
+    let server = serve(router.layer(axum::extract::DefaultBodyLimit::max(8 << 20)));
+    let dir = temp_dir();
+    let (report, out) = check_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &server.url("/"),
+            "--payload",
+            "cwl",
+            "--cases",
+            "10",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let f = &report["failures"][0];
+    let case = f["case"].as_str().expect("a saved case");
+    let event: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("R/cases").join(case).join("event.json")).unwrap(),
+    )
+    .unwrap();
+    let records = event["records"].as_array().unwrap();
+    let bytes: usize = records
+        .iter()
+        .map(|r| STANDARD.decode(r["data"].as_str().unwrap()).unwrap().len())
+        .sum();
+    let label = f["minimal_batch"].as_str().expect("minimal_batch");
+    let n = records.len();
+    let expected = format!(
+        "{n} record{} from direct-put, {} bytes of record data",
+        if n == 1 { "" } else { "s" },
+        firehose_reports::format_count(bytes as u64)
+    );
+    assert!(
+        label.starts_with(&expected),
+        "{label} (expected {expected})"
+    );
+}
