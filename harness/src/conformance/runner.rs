@@ -610,8 +610,7 @@ impl Runner<'_> {
     }
 }
 
-/// "1 record from direct-put, 333 bytes of record data: CloudWatch Logs CONTROL_MESSAGE, 333
-/// bytes, gzip level 6" — sizes are the records' data as put, never the requested content size
+/// "1 record from direct-put, 65,537 bytes of record data: text, 65537 bytes" — sizes are the records' data as put, never the requested content size
 /// (a CloudWatch Logs envelope asked for 0 bytes is still 333).
 pub(crate) fn describe_batch(spec: &BatchSpec) -> String {
     let records = describe_records(spec);
@@ -639,11 +638,7 @@ pub(crate) fn describe_records(spec: &BatchSpec) -> Vec<(usize, String)> {
         .iter()
         .map(|r| {
             let bytes = r.payload().len();
-            let mut s = format!(
-                "{}, {} bytes",
-                r.family.describe(r.variant),
-                crate::values::format_count(bytes as u64)
-            );
+            let mut s = format!("{}, {bytes} bytes", r.family.describe(r.variant));
             if r.compression != firehose_generators::payload::Compression::None {
                 s.push_str(&format!(", {} level {}", r.compression, r.level));
             }
