@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::histogram::LatencySummary;
 
 /// Bumped on any change that could break a reader of `report.json`.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: a load report's headline `latency` is the corrected response time (it was the uncorrected
+/// service time); `load.rate_planned` per interval and `load.limited_by` were added.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -178,7 +181,7 @@ pub struct ThresholdResult {
 }
 
 /// Latency of a load run, three ways (see the `load` docs for why they differ).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadLatency {
     /// From the intended send time: corrected for coordinated omission.
     pub response_time: LatencySummary,
@@ -208,7 +211,7 @@ pub struct FirehoseModelSection {
 }
 
 /// The figures only a load run has.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadSection {
     pub model: String,
     pub invocations: u64,

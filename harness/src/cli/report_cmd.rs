@@ -9,7 +9,8 @@ use firehose_reports::Report;
 use crate::errors::CliError;
 use crate::exit_codes;
 use crate::load::live::summary_text;
-use crate::load::report::{Tolerances, compare, merge};
+use crate::load::compare::{MaxRegression, compare};
+use crate::load::report::merge;
 use crate::values;
 
 #[derive(Debug, Clone, Args)]
@@ -23,8 +24,9 @@ pub enum ReportCommand {
     /// Combine the reports of `load --partition i/n` shards into the whole run's report: histograms
     /// add exactly, thresholds are judged again.
     Merge(MergeArgs),
-    /// Compare a new report with a baseline; exit 3 on a regression (slower p99 or p99.9, lower
-    /// throughput, more errors, newly failing checks).
+    /// Compare a new report with a baseline; exit 3 on a regression (slower p50, p90, p99 or
+    /// p99.9 where there are samples enough to judge them, lower throughput, more errors, newly
+    /// failing checks).
     Compare(CompareArgs),
 }
 
@@ -47,18 +49,17 @@ pub struct CompareArgs {
     /// The new report.json (or its folder).
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
-    /// How much slower p99 and p99.9 may get (a ratio: 10% or 0.1).
-    #[arg(long, default_value = "10%", value_name = "RATIO")]
-    pub tolerance: String,
+    /// How much worse each figure may get, e.g. `p50=10%,p99=20%,throughput=5%,error_rate=0.1`
+    /// (error_rate in percentage points). Keys not given keep their defaults: every percentile
+    /// +10%, throughput −10%, error rate +0.1 pts.
+    #[arg(long, value_name = "LIST")]
+    pub max_regression: Option<String>,
     /// Latency changes smaller than this never count as a regression.
     #[arg(long, default_value = "1ms", value_name = "DUR")]
     pub latency_floor: String,
-    /// How much the achieved throughput may fall.
-    #[arg(long, default_value = "10%", value_name = "RATIO")]
-    pub throughput_tolerance: String,
-    /// How much the error rate may rise, in absolute terms.
-    #[arg(long, default_value = "0.1%", value_name = "RATIO")]
-    pub error_rate_tolerance: String,
+    /// `text` for a terminal or CI log, `markdown` for a pull-request comment.
+    #[arg(long, default_value = "text", value_name = "FORMAT", value_parser = ["text", "markdown"])]
+    pub format: String,
 }
 
 /// Read a report, given its file or its folder.
@@ -110,67 +111,29 @@ fn run_merge(args: MergeArgs) -> Result<i32, CliError> {
 }
 
 fn run_compare(args: CompareArgs) -> Result<i32, CliError> {
-    let ratio = |flag: &'static str, v: &str| {
-        values::parse_ratio(v).map_err(|e| CliError::usage(format!("--{flag}: {e}")))
-    };
-    let tol = Tolerances {
-        latency: ratio("tolerance", &args.tolerance)?,
+    let mut limits = MaxRegression {
         latency_floor_us: values::parse_duration(&args.latency_floor)
             .map_err(|e| CliError::usage(format!("--latency-floor: {e}")))?
             .as_micros() as u64,
-        throughput: ratio("throughput-tolerance", &args.throughput_tolerance)?,
-        error_rate: ratio("error-rate-tolerance", &args.error_rate_tolerance)?,
+        ..MaxRegression::default()
     };
+    if let Some(spec) = &args.max_regression {
+        limits = MaxRegression::parse(spec, limits)
+            .map_err(|e| CliError::usage(format!("--max-regression: {e}")))?;
+    }
     let (base_name, base) = read(&args.base)?;
     let (new_name, new) = read(&args.new)?;
-    // Comparing a check with a load run (or a load report without its figures) would find nothing
-    // to compare and read as "no regression".
-    if base.command != new.command || base.load.is_some() != new.load.is_some() {
-        return Err(CliError::usage(format!(
-            "{base_name} ({}{}) and {new_name} ({}{}) are not the same kind of run",
-            base.command,
-            if base.load.is_some() {
-                ""
-            } else {
-                ", no load figures"
-            },
-            new.command,
-            if new.load.is_some() {
-                ""
-            } else {
-                ", no load figures"
-            },
-        )));
-    }
-    let lines = compare(&base, &new, &tol);
-    println!(
-        "report compare {base_name} → {new_name} (tolerance: latency +{:.1}% beyond {}µs, throughput −{:.1}%, error rate +{:.3} pts)",
-        tol.latency * 100.0,
-        tol.latency_floor_us,
-        tol.throughput * 100.0,
-        tol.error_rate * 100.0
-    );
-    println!("  {:<34} {:>12} {:>12} {:>12}", "", "base", "new", "change");
-    for l in &lines {
-        println!(
-            "  {:<34} {:>12} {:>12} {:>12}{}",
-            l.what,
-            l.base,
-            l.new,
-            l.change,
-            if l.regressed { "  REGRESSION" } else { "" }
-        );
-    }
-    let regressions = lines.iter().filter(|l| l.regressed).count();
-    if regressions > 0 {
-        println!(
-            "\nREGRESSION: {regressions} figure{} worse than the baseline (exit {})",
-            if regressions == 1 { " is" } else { "s are" },
-            exit_codes::THRESHOLD
-        );
-        Ok(exit_codes::THRESHOLD)
+    let comparison = compare((&base_name, &base), (&new_name, &new), &limits)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let text = if args.format == "markdown" {
+        comparison.markdown(&base_name, &new_name, exit_codes::THRESHOLD)
     } else {
-        println!("\nno regression (exit 0)");
-        Ok(exit_codes::OK)
-    }
+        comparison.text(&base_name, &new_name, exit_codes::THRESHOLD)
+    };
+    println!("{}", text.trim_end());
+    Ok(if comparison.regressions() > 0 {
+        exit_codes::THRESHOLD
+    } else {
+        exit_codes::OK
+    })
 }

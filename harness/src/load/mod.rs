@@ -17,7 +17,8 @@
 //! - [`thresholds`] — `p99<250ms`, `error_rate<0.1%`, … with `:abort`.
 //! - [`firehose_model`] — ingest rate + buffer hints → invocation rate, batch size, outstanding limit.
 //! - [`hlog`] — per-second histograms as an HdrHistogram interval log.
-//! - [`report`] — [`LoadOutcome`] → [`firehose_reports::Report`]; merging and comparing reports.
+//! - [`report`] — [`LoadOutcome`] → [`firehose_reports::Report`]; merging reports.
+//! - [`compare`] — a baseline against a new run, percentile by percentile, for CI gates.
 //! - [`live`] — the terminal's live view (a sink; the engine never prints).
 //!
 //! ```no_run
@@ -41,6 +42,7 @@
 //! # }
 //! ```
 
+pub mod compare;
 pub mod engine;
 pub mod firehose_model;
 pub mod hlog;

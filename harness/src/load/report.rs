@@ -1,6 +1,6 @@
 //! Load results as reports, and reports combined: [`load_report`] (one run), [`merge`] (shards of one
-//! run, exactly: histograms are added, never percentiles averaged) and [`compare`] (a baseline against
-//! a new run, for CI gates).
+//! run, exactly: histograms are added, never percentiles averaged). Comparing a baseline with a new
+//! run is [`super::compare`].
 
 use std::collections::BTreeMap;
 
@@ -113,8 +113,9 @@ pub fn load_report(
     report.failures_truncated = outcome.groups_truncated;
     demote_error_checks(&mut report.checks, &mut report.failures);
     report.records = record_counts(st.records, &st.results);
-    if !st.service_time.is_empty() {
-        report.latency = Some(LatencySummary::from_histogram(&st.service_time));
+    // The headline is the corrected figure: it is what thresholds judge and what Firehose waits.
+    if !st.response_time.is_empty() {
+        report.latency = Some(LatencySummary::from_histogram(&st.response_time));
     }
     report.generator = generator.map(generator_flags);
     report.notes = outcome.notes.clone();
@@ -202,6 +203,15 @@ pub enum CombineError {
     },
     #[error("nothing to merge")]
     Empty,
+    #[error(
+        "{name} is report schema {found} and {first} is schema {expected}: reports of different versions do not merge; re-run the shards with one firehose-harness"
+    )]
+    SchemaMismatch {
+        name: String,
+        found: u32,
+        first: String,
+        expected: u32,
+    },
 }
 
 fn status_rank(s: CheckStatus) -> u8 {
@@ -245,6 +255,14 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
     };
     let mut sections = Vec::with_capacity(reports.len());
     for (name, r) in reports {
+        if r.schema_version != first.schema_version {
+            return Err(CombineError::SchemaMismatch {
+                name: name.clone(),
+                found: r.schema_version,
+                first: first_name.clone(),
+                expected: first.schema_version,
+            });
+        }
         let Some(l) = &r.load else {
             return Err(CombineError::NotLoad(name.clone()));
         };
@@ -460,150 +478,6 @@ fn check_partitions(partitions: &[String], reports: usize, notes: &mut Vec<Strin
     }
 }
 
-/// How much worse counts as a regression.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tolerances {
-    /// Relative: p99 and p99.9 may grow by this fraction.
-    pub latency: f64,
-    /// Latency changes smaller than this (µs) never count: 80 µs → 100 µs is +25% and noise.
-    pub latency_floor_us: u64,
-    /// Relative: the achieved rate may fall by this fraction.
-    pub throughput: f64,
-    /// Absolute: the error rate may rise by this much.
-    pub error_rate: f64,
-}
-
-impl Default for Tolerances {
-    fn default() -> Self {
-        Tolerances {
-            latency: 0.10,
-            latency_floor_us: 1000,
-            throughput: 0.10,
-            error_rate: 0.001,
-        }
-    }
-}
-
-/// One line of a comparison.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Compared {
-    pub what: String,
-    pub base: String,
-    pub new: String,
-    pub change: String,
-    pub regressed: bool,
-}
-
-fn relative(base: f64, new: f64) -> String {
-    if base == 0.0 {
-        if new == 0.0 {
-            "±0%".into()
-        } else {
-            "new".into()
-        }
-    } else {
-        format!("{:+.1}%", (new - base) / base * 100.0)
-    }
-}
-
-/// Compare a new report with a baseline: latency, throughput and error rate within tolerance, no
-/// newly failing checks, no new kinds of failure.
-pub fn compare(base: &Report, new: &Report, tol: &Tolerances) -> Vec<Compared> {
-    use firehose_reports::markdown::micros;
-    let mut out = Vec::new();
-    if let (Some(b), Some(n)) = (&base.load, &new.load) {
-        // (what, figure, whether it can regress): p50 and the uncorrected figure are context.
-        type Figure = fn(&LoadLatency) -> u64;
-        let rows: [(&str, Figure, bool); 4] = [
-            (
-                "response time p50 (corrected)",
-                |l| l.response_time.p50,
-                false,
-            ),
-            (
-                "response time p99 (corrected)",
-                |l| l.response_time.p99,
-                true,
-            ),
-            (
-                "response time p99.9 (corrected)",
-                |l| l.response_time.p999,
-                true,
-            ),
-            (
-                "service time p99 (uncorrected)",
-                |l| l.service_time.p99,
-                false,
-            ),
-        ];
-        for (what, figure, judged) in rows {
-            let (bv, nv) = (figure(&b.latency), figure(&n.latency));
-            let worse = nv as f64 > bv as f64 * (1.0 + tol.latency)
-                && nv.saturating_sub(bv) >= tol.latency_floor_us;
-            out.push(Compared {
-                what: what.into(),
-                base: micros(bv),
-                new: micros(nv),
-                change: relative(bv as f64, nv as f64),
-                regressed: judged && worse,
-            });
-        }
-        out.push(Compared {
-            what: "throughput (achieved)".into(),
-            base: format!("{:.1}/s", b.rate_achieved),
-            new: format!("{:.1}/s", n.rate_achieved),
-            change: relative(b.rate_achieved, n.rate_achieved),
-            regressed: n.rate_achieved < b.rate_achieved * (1.0 - tol.throughput),
-        });
-        out.push(Compared {
-            what: "error rate".into(),
-            base: format!("{:.3}%", b.error_rate * 100.0),
-            new: format!("{:.3}%", n.error_rate * 100.0),
-            change: format!("{:+.3} pts", (n.error_rate - b.error_rate) * 100.0),
-            regressed: n.error_rate > b.error_rate + tol.error_rate,
-        });
-    }
-    for c in &new.checks {
-        let was = base.checks.iter().find(|x| x.id == c.id).map(|x| x.status);
-        if c.status == CheckStatus::Fail && was != Some(CheckStatus::Fail) {
-            out.push(Compared {
-                what: format!("check {}", c.id),
-                base: was.map_or("absent".into(), status_name),
-                new: status_name(c.status),
-                change: format!("{} violations", format_count(c.violations)),
-                regressed: true,
-            });
-        }
-    }
-    for f in new.errors() {
-        let known = base
-            .failures
-            .iter()
-            .any(|x| x.check == f.check && x.fingerprint == f.fingerprint);
-        let check_newly_failing = out.iter().any(|c| c.what == format!("check {}", f.check));
-        if !known && !check_newly_failing {
-            out.push(Compared {
-                what: format!("new failure in {}", f.check),
-                base: "-".into(),
-                new: f.message.clone(),
-                change: format!("{} violations", format_count(f.count)),
-                regressed: true,
-            });
-        }
-    }
-    out
-}
-
-fn status_name(s: CheckStatus) -> String {
-    match s {
-        CheckStatus::Pass => "pass",
-        CheckStatus::Fail => "fail",
-        CheckStatus::Warn => "warn",
-        CheckStatus::Skipped => "skipped",
-    }
-    .into()
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
@@ -735,40 +609,6 @@ mod tests {
         assert_eq!(m.thresholds.len(), 1);
         assert!(!m.thresholds[0].actual.is_empty());
         assert_eq!(m.partition.as_deref(), Some("1/2,2/2"));
-    }
-
-    #[test]
-    fn compare_flags_only_real_regressions() {
-        let base = report_of(&samples(), Partition::WHOLE);
-        assert!(
-            compare(&base, &base, &Tolerances::default())
-                .iter()
-                .all(|c| !c.regressed)
-        );
-        let mut slower = base.clone();
-        let l = slower.load.as_mut().unwrap();
-        l.latency.response_time.p99 = l.latency.response_time.p99 * 2 + 2000;
-        l.rate_achieved *= 0.5;
-        let lines = compare(&base, &slower, &Tolerances::default());
-        let regressed: Vec<_> = lines
-            .iter()
-            .filter(|c| c.regressed)
-            .map(|c| c.what.as_str())
-            .collect();
-        assert_eq!(
-            regressed,
-            vec!["response time p99 (corrected)", "throughput (achieved)"]
-        );
-        // Within the floor: a few microseconds are noise, however many percent.
-        let mut quick = base.clone();
-        quick.load.as_mut().unwrap().latency.response_time.p999 = 100;
-        let mut noise = quick.clone();
-        noise.load.as_mut().unwrap().latency.response_time.p999 = 600;
-        assert!(
-            compare(&quick, &noise, &Tolerances::default())
-                .iter()
-                .all(|c| !c.regressed)
-        );
     }
 
     #[test]
