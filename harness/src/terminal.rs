@@ -4,7 +4,7 @@
 //! Progress and notes go to stderr; the final summary to stdout.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use firehose_reports::markdown::micros;
 use firehose_reports::{CheckStatus, Report, Severity, Verdict};
@@ -34,9 +34,58 @@ pub(crate) fn line_above(bar: &ProgressBar, s: String) {
     }
 }
 
+/// Overrides [`CI_PROGRESS_EVERY`] (a duration such as `1s`), so a test need not wait ten seconds.
+pub const PROGRESS_EVERY_ENV: &str = "FIREHOSE_HARNESS_PROGRESS_EVERY";
+
+/// Without a terminal, one progress line this often, as k6 prints in CI.
+pub const CI_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Progress lines for logs: when stderr is not a terminal the bar is hidden, and a CI log would
+/// stay silent for minutes; this says when the next plain line is due instead.
+#[derive(Debug)]
+pub(crate) struct LogTicker {
+    /// `None`: a terminal shows the bar, or `--quiet`.
+    every: Option<Duration>,
+    start: Instant,
+    next: Duration,
+}
+
+impl LogTicker {
+    pub(crate) fn new(bar: &ProgressBar, quiet: bool) -> Self {
+        let every = (bar.is_hidden() && !quiet).then(|| {
+            std::env::var(PROGRESS_EVERY_ENV)
+                .ok()
+                .and_then(|v| crate::values::parse_duration(&v).ok())
+                .filter(|d| !d.is_zero())
+                .unwrap_or(CI_PROGRESS_EVERY)
+        });
+        LogTicker {
+            every,
+            start: Instant::now(),
+            next: every.unwrap_or_default(),
+        }
+    }
+
+    /// The elapsed time, when a line is due now.
+    pub(crate) fn due(&mut self) -> Option<Duration> {
+        let every = self.every?;
+        let elapsed = self.start.elapsed();
+        if elapsed < self.next {
+            return None;
+        }
+        while self.next <= elapsed {
+            self.next += every;
+        }
+        Some(elapsed)
+    }
+}
+
 pub struct TerminalReporter {
     bar: ProgressBar,
     failing: u64,
+    done: u64,
+    planned: u64,
+    ticker: LogTicker,
 }
 
 impl Default for TerminalReporter {
@@ -47,8 +96,37 @@ impl Default for TerminalReporter {
 
 impl TerminalReporter {
     pub fn new() -> Self {
+        Self::with_quiet(false)
+    }
+
+    /// `quiet`: no progress at all (the bar, or log lines without a terminal); the summary stays.
+    pub fn with_quiet(quiet: bool) -> Self {
         let bar = progress_bar("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}");
-        TerminalReporter { bar, failing: 0 }
+        if quiet {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let ticker = LogTicker::new(&bar, quiet);
+        TerminalReporter {
+            bar,
+            failing: 0,
+            done: 0,
+            planned: 0,
+            ticker,
+        }
+    }
+
+    /// A plain progress line for a log, when one is due.
+    fn log_progress(&mut self) {
+        if let Some(elapsed) = self.ticker.due() {
+            eprintln!(
+                "  [{}] {} of {} cases · {} failing · {:.1} cases/s",
+                crate::values::format_duration(Duration::from_secs(elapsed.as_secs())),
+                format_count(self.done),
+                format_count(self.planned),
+                format_count(self.failing),
+                self.done as f64 / elapsed.as_secs_f64().max(0.001)
+            );
+        }
     }
 
     fn line(&self, s: String) {
@@ -218,7 +296,10 @@ fn preview(bytes: &[u8]) -> String {
 impl EventSink for TerminalReporter {
     fn emit(&mut self, event: RunEvent) {
         match event {
-            RunEvent::Started { planned, .. } => self.bar.set_length(planned),
+            RunEvent::Started { planned, .. } => {
+                self.planned = planned;
+                self.bar.set_length(planned);
+            }
             RunEvent::PhaseStarted { phase, cases } => {
                 self.bar.set_message(format!("{} ({cases})", phase.name()));
             }
@@ -228,6 +309,8 @@ impl EventSink for TerminalReporter {
                     self.bar.set_message(format!("{} failing", self.failing));
                 }
                 self.bar.inc(1);
+                self.done += 1;
+                self.log_progress();
             }
             RunEvent::NewFailure {
                 phase,

@@ -168,6 +168,10 @@ pub struct Interval {
     /// This second's corrected response-time histogram (V2 + DEFLATE, base64), so merged reports
     /// recompute p50/p99 exactly.
     pub histogram: String,
+    /// Invocations the schedule planned for this second (open model only), so a plot can show
+    /// achieved against planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<f64>,
 }
 
 /// A threshold and whether it held.
@@ -242,15 +246,37 @@ pub struct LoadSection {
     pub partition: Option<String>,
     /// The Firehose model's derivation, when `--firehose-ingest` was used.
     pub firehose_model: Option<FirehoseModelSection>,
+    /// Instances started by an `exec:`/`image:` target (each one a cold start), when the harness
+    /// ran them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_starts: Option<u64>,
+    /// What held the run back when it fell behind its schedule: `target`, `in-flight cap` or
+    /// `harness`, with the reason in [`LoadSection::limited_because`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_because: Option<String>,
+    /// Things that make the figures mean less than they seem: an under-achieved rate, a run
+    /// shorter than one buffer interval, …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+/// What the byte rates count: the events as sent (JSON, records base64-encoded inside), not the
+/// raw record data — so 5 MB/s of ingest reads as more "in".
+pub const BYTE_RATE_BASIS: &str = "event JSON as sent (records base64-encoded, envelope included)";
 
 impl LoadSection {
     /// Why the corrected and uncorrected figures differ, in one sentence (reports print it beside
     /// them).
     pub fn latency_explanation(&self) -> String {
         format!(
-            "Response time runs from when each invocation was due, so it includes time spent waiting behind a slow target ({} late sends); service time starts when the request actually left, which is what closed-loop tools such as oha report and why it can look better.",
-            self.late_sends
+            "Response time runs from when each invocation was due, so it includes any wait before it could be sent ({} late sends{}); service time starts when the request actually left, which is what closed-loop tools such as oha report and why it can look better.",
+            self.late_sends,
+            match &self.limited_by {
+                Some(by) if self.late_sends > 0 => format!(", held back by the {by}"),
+                _ => String::new(),
+            }
         )
     }
 }

@@ -62,6 +62,9 @@ pub struct CheckArgs {
     /// Write report.json, junit.xml, summary.md and cases/ here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// No progress while running (without a terminal: no line every 10 s); the summary stays.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl CheckArgs {
@@ -158,7 +161,7 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     let target = targets::build(&spec, &options)?;
     let started = SystemTime::now();
     let rt = super::runtime()?;
-    let mut reporter = TerminalReporter::new();
+    let mut reporter = TerminalReporter::with_quiet(args.quiet);
     let outcome = rt.block_on(async {
         let cancel = super::interrupt_token()?;
         reporter.header("check", &target.describe(), Some(plan.seed));

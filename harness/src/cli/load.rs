@@ -90,6 +90,9 @@ pub struct LoadArgs {
     /// Write report.json, junit.xml, summary.md, latency.hlog and cases/ here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// No progress while running (without a terminal: no line every 10 s); the summary stays.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 fn usage(flag: &'static str) -> impl Fn(String) -> CliError {
@@ -258,7 +261,7 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     options.instances.get_or_insert(plan.max_in_flight);
     super::prepare_report_dir(&args.report_dir)?;
     let target: Arc<dyn Target> = Arc::from(targets::build(&spec, &options)?);
-    let mut view = LoadView::new();
+    let mut view = LoadView::with_quiet(args.quiet);
     if plan.checks.contains(CheckId::Deterministic) {
         // Sending every batch twice would double the load being measured.
         let _ = plan.checks.apply("-deterministic");
@@ -277,8 +280,16 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         let cancel = super::interrupt_token()?;
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
+        // Cold starts, init durations, crashes of the instances an exec: target ran.
+        let pool = target.pool_stats();
+        if let Some(stats) = &pool {
+            outcome.notes.push(stats.summary());
+        }
         target.shutdown().await;
-        let report = load::report::load_report(&outcome, &plan, generator.as_ref());
+        let mut report = load::report::load_report(&outcome, &plan, generator.as_ref());
+        if let (Some(stats), Some(l)) = (&pool, report.load.as_mut()) {
+            l.cold_starts = Some(stats.cold_starts);
+        }
         Ok::<_, CliError>((outcome.unreachable.take(), report))
     });
     let (unreachable, report) = match report {

@@ -274,7 +274,30 @@ pub fn write_report(
             CliError::Io(format!("cannot write the report to {}: {e}", d.display()))
         })?;
     }
-    Ok(())
+    append_step_summary(report)
+}
+
+/// In GitHub Actions, append summary.md to `$GITHUB_STEP_SUMMARY`, so the run's verdict shows on
+/// the job's page without an upload step.
+fn append_step_summary(report: &firehose_reports::Report) -> Result<(), CliError> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let mut md = Vec::new();
+    firehose_reports::markdown::write(report, &mut md)
+        .map_err(|e| CliError::Io(format!("cannot render summary.md: {e}")))?;
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&md))
+        .map_err(|e| {
+            CliError::Io(format!(
+                "cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                std::path::Path::new(&path).display()
+            ))
+        })
 }
 
 /// A clap error in one line: its first paragraph (which can span lines: "not provided:" and then

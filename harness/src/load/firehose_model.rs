@@ -132,6 +132,75 @@ impl FirehoseModel {
     }
 }
 
+/// What a load run measured, for the model's verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// Invocations per second achieved.
+    pub rate: f64,
+    /// Mean service time, seconds.
+    pub mean_service_s: f64,
+    /// Corrected response time, µs.
+    pub p99_us: u64,
+    pub peak_in_flight: u64,
+    /// Sends that waited for the outstanding limit.
+    pub waited_for_limit: u64,
+    /// How long the measured run lasted.
+    pub run: Duration,
+}
+
+impl FirehoseModel {
+    /// The verdict, formula included, so a reader can redo it: "at 5,000,000 bytes/s: 0.61
+    /// instances by Little's law (5.000/s × 122.4 ms mean service time) of 5 allowed; p99 250 ms
+    /// against the 60s buffer interval — met".
+    pub fn verdict(&self, m: &Measured) -> String {
+        let s = &self.settings;
+        let instances = m.rate * m.mean_service_s;
+        let interval = s.buffer_interval.as_micros() as u64;
+        let fits_limit = instances <= f64::from(self.outstanding) && m.waited_for_limit == 0;
+        let fits_interval = interval == 0 || m.p99_us <= interval;
+        let mut out = format!(
+            "at {} bytes/s: {:.2} instances by Little's law ({:.3}/s achieved × {:.1} ms mean service time) of {} outstanding allowed, peak {}; p99 {} (corrected) against the {} buffer interval — {}",
+            format_count(s.ingest.round() as u64),
+            instances,
+            m.rate,
+            m.mean_service_s * 1000.0,
+            self.outstanding,
+            m.peak_in_flight,
+            firehose_reports::markdown::micros(m.p99_us),
+            format_duration(s.buffer_interval),
+            if fits_limit && fits_interval {
+                "met"
+            } else {
+                "not met"
+            }
+        );
+        if m.waited_for_limit > 0 {
+            out.push_str(&format!(
+                "; {} invocations waited for the outstanding limit, as Firehose's own buffer would back up",
+                format_count(m.waited_for_limit)
+            ));
+        } else if !fits_interval {
+            out.push_str("; an invocation slower than the buffer interval lets the next batch wait");
+        }
+        out
+    }
+
+    /// A run shorter than one buffer interval cannot show what Firehose would do when the interval
+    /// ends a batch: say so, rather than squeeze a minute's buffer into ten seconds without a word.
+    pub fn short_run_warning(&self, run: Duration) -> Option<String> {
+        let interval = self.settings.buffer_interval;
+        (self.trigger == Trigger::Interval && run < interval).then(|| {
+            format!(
+                "the run ({}) is shorter than one {} buffer interval: Firehose would invoke about {:.2} times in it, so these figures describe only the first batches, not a steady state; run for several intervals (--duration {})",
+                format_duration(run),
+                format_duration(interval),
+                self.rate * run.as_secs_f64(),
+                format_duration(interval * 3)
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +244,43 @@ mod tests {
         let m = settings(4_000.0, 1_000_000, 60, 4).derive().unwrap();
         assert_eq!(m.batch_bytes, 60_000);
         assert!((m.rate - 4.0 / 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_verdict_states_its_formula_and_short_runs_are_flagged() {
+        let m = settings(5e6, 1_000_000, 60, 1).derive().unwrap();
+        let v = m.verdict(&Measured {
+            rate: 5.0,
+            mean_service_s: 0.2,
+            p99_us: 250_000,
+            peak_in_flight: 2,
+            waited_for_limit: 0,
+            run: Duration::from_secs(30),
+        });
+        assert!(v.contains("1.00 instances by Little's law"), "{v}");
+        assert!(v.contains("5.000/s achieved × 200.0 ms"), "{v}");
+        assert!(v.ends_with("— met"), "{v}");
+        let slow = m.verdict(&Measured {
+            p99_us: 61_000_000,
+            ..Measured {
+                rate: 5.0,
+                mean_service_s: 0.2,
+                p99_us: 0,
+                peak_in_flight: 2,
+                waited_for_limit: 0,
+                run: Duration::from_secs(30),
+            }
+        });
+        assert!(slow.contains("not met"), "{slow}");
+        // 10 KB/s: the 60 s interval ends every batch; a 10 s run is shorter than one.
+        let low = settings(10_000.0, 1_000_000, 60, 1).derive().unwrap();
+        assert!(
+            low.short_run_warning(Duration::from_secs(10))
+                .unwrap()
+                .contains("shorter than one 60s buffer interval")
+        );
+        assert!(low.short_run_warning(Duration::from_secs(120)).is_none());
+        assert!(m.short_run_warning(Duration::from_secs(10)).is_none());
     }
 
     #[test]

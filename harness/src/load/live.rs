@@ -13,11 +13,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{LoadEvent, Progress};
 use crate::events::{EventSink, RunEvent};
-use crate::terminal::{line_above, progress_bar, verdict_line};
+use crate::terminal::{LogTicker, line_above, progress_bar, verdict_line};
 use crate::values::{format_count, format_duration};
 
 pub struct LoadView {
     bar: ProgressBar,
+    ticker: LogTicker,
 }
 
 impl Default for LoadView {
@@ -28,9 +29,18 @@ impl Default for LoadView {
 
 impl LoadView {
     pub fn new() -> Self {
-        LoadView {
-            bar: progress_bar("{spinner} [{elapsed_precise}] {bar:20} {msg}"),
+        Self::with_quiet(false)
+    }
+
+    /// `quiet`: no progress (the bar, or a log line every 10 s without a terminal); notes and the
+    /// summary stay.
+    pub fn with_quiet(quiet: bool) -> Self {
+        let bar = progress_bar("{spinner} [{elapsed_precise}] {bar:20} {msg}");
+        if quiet {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
+        let ticker = LogTicker::new(&bar, quiet);
+        LoadView { bar, ticker }
     }
 
     fn line(&self, s: String) {
@@ -41,22 +51,30 @@ impl LoadView {
         self.bar.finish_and_clear();
     }
 
-    fn progress(&self, p: &Progress) {
+    fn progress(&mut self, p: &Progress) {
         if let Some(planned) = p.planned {
             self.bar.set_length(planned);
         }
         self.bar.set_position(p.invocations);
         let phase = if p.warming_up { "warming up · " } else { "" };
-        self.bar.set_message(format!(
-            "{phase}{} done · {:.1}/s · in flight {} · p99 {} · errors {} · violations {} · late {}",
+        let text = format!(
+            "{phase}{} done{} · {:.1}/s · in flight {} · p99 {} (corrected) · errors {} · violations {} · late {}",
             format_count(p.invocations),
+            p.planned
+                .map(|n| format!(" of {}", format_count(n)))
+                .unwrap_or_default(),
             p.rate,
             p.in_flight,
             micros(p.p99),
             format_count(p.errors),
             format_count(p.violations),
             format_count(p.late_sends),
-        ));
+        );
+        if self.ticker.due().is_some() {
+            // No terminal: a plain line for the log, as k6 prints in CI.
+            eprintln!("  [{}] {text}", format_duration(Duration::from_secs(p.elapsed.as_secs())));
+        }
+        self.bar.set_message(text);
     }
 
     /// The end-of-run summary on stdout.

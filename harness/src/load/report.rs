@@ -12,14 +12,14 @@ use firehose_reports::{
 };
 
 use super::engine::{LoadOutcome, Stopped, describe_model};
-use super::firehose_model::{FirehoseModel, Trigger};
-use super::schedule::Partition;
+use super::firehose_model::{FirehoseModel, Measured, Trigger};
+use super::schedule::{Model, Partition, Schedule};
 use super::thresholds::{Figures, Threshold};
 use super::{LoadPlan, counts_as_error};
 use crate::contract::CheckId;
 use crate::exit_codes;
 use crate::report::{check_results, failures, generator_flags, record_counts, timestamp};
-use crate::values::format_count;
+use firehose_reports::markdown::micros;
 
 /// Why a run that judged nothing exits 4.
 pub const NOTHING_ANSWERED: &str = "no invocation was answered, so nothing was judged";
@@ -43,7 +43,7 @@ fn demote_error_checks(checks: &mut [CheckResult], failures: &mut [Failure]) {
     }
 }
 
-/// The Firehose model's answer in one sentence.
+/// The Firehose model's answer in one sentence, with its formula.
 fn firehose_section(m: &FirehoseModel, outcome: &LoadOutcome) -> FirehoseModelSection {
     let s = &m.settings;
     let st = &outcome.stats;
@@ -52,23 +52,19 @@ fn firehose_section(m: &FirehoseModel, outcome: &LoadOutcome) -> FirehoseModelSe
     } else {
         st.service_time.mean() / 1e6
     };
-    let mean_in_flight = outcome.rate_achieved() * mean_service_s;
-    let mut verdict = format!(
-        "at {} bytes/s this transformer answered with p99 {} (p99.9 {}, corrected) and needed up to {} concurrent instance{} (mean {:.2}); Firehose allows {} outstanding invocations",
-        format_count(s.ingest.round() as u64),
-        firehose_reports::markdown::micros(st.response_time.value_at_quantile(0.99)),
-        firehose_reports::markdown::micros(st.response_time.value_at_quantile(0.999)),
-        outcome.peak_in_flight,
-        if outcome.peak_in_flight == 1 { "" } else { "s" },
-        mean_in_flight,
-        m.outstanding
-    );
-    if st.late_sends > 0 && outcome.peak_in_flight >= u64::from(m.outstanding) {
-        verdict.push_str(&format!(
-            " — it did not keep up: {} invocations waited for that limit, as Firehose's own buffer would back up",
-            format_count(st.late_sends)
-        ));
-    }
+    let waited_for_limit = if outcome.peak_in_flight >= u64::from(m.outstanding) {
+        st.late_sends
+    } else {
+        0
+    };
+    let verdict = m.verdict(&Measured {
+        rate: outcome.rate_achieved(),
+        mean_service_s,
+        p99_us: st.response_time.value_at_quantile(0.99),
+        peak_in_flight: outcome.peak_in_flight,
+        waited_for_limit,
+        run: outcome.measured_span,
+    });
     FirehoseModelSection {
         ingest_bytes_per_second: s.ingest,
         buffer_size: s.buffer_size,
@@ -84,6 +80,74 @@ fn firehose_section(m: &FirehoseModel, outcome: &LoadOutcome) -> FirehoseModelSe
         outstanding_limit: m.outstanding,
         description: m.describe(),
         verdict,
+    }
+}
+
+/// The invocations an open schedule planned for second `second` of the measured run (this
+/// partition's share): the rate at the middle of that second.
+fn planned_in_second(schedule: &Schedule, second: u64) -> Option<f64> {
+    let Model::Open(profile) = schedule.model() else {
+        return None;
+    };
+    let share = f64::from(schedule.slice().count);
+    let mut t = second as f64 + 0.5;
+    for seg in &profile.segments {
+        let len = seg.duration.map_or(f64::INFINITY, |d| d.as_secs_f64());
+        if t < len {
+            let rate = if len.is_finite() && len > 0.0 {
+                seg.from + (seg.to - seg.from) * t / len
+            } else {
+                seg.from
+            };
+            return Some(rate / share);
+        }
+        t -= len;
+    }
+    Some(0.0)
+}
+
+/// Achieved under this share of the planned rate, a run fell behind and says so.
+pub const BEHIND_SHARE: f64 = 0.9;
+
+/// Which limited a run that fell behind its schedule, and why, in words: the target (closed
+/// model: callers wait for answers), the in-flight cap (reached: sends queued behind slow
+/// answers), or the harness itself (the cap was never reached, yet sends were late: the harness
+/// could not generate and send on time).
+fn limiter(plan: &LoadPlan, outcome: &LoadOutcome) -> Option<(String, String)> {
+    let st = &outcome.stats;
+    let rate = outcome.rate_achieved();
+    let planned = plan.schedule.rate_target();
+    let behind = planned.is_some_and(|p| rate < p * BEHIND_SHARE);
+    if matches!(plan.schedule.model(), Model::Closed { .. }) {
+        return Some((
+            "target".into(),
+            format!(
+                "closed model: each caller waits for its answer, so the target's service time (mean {}) sets the rate",
+                micros(st.service_time.mean().round() as u64)
+            ),
+        ));
+    }
+    if st.late_sends == 0 && !behind {
+        return None;
+    }
+    let cap = plan.max_in_flight as u64;
+    if outcome.peak_in_flight >= cap {
+        let needed = rate.max(planned.unwrap_or(0.0)) * st.service_time.mean() / 1e6;
+        Some((
+            "in-flight cap".into(),
+            format!(
+                "all {cap} in-flight slots were busy, so sends waited for the target's answers (Little's law: the planned rate × mean service time {} needs about {needed:.1} in flight); raise --max-in-flight or speed up the target",
+                micros(st.service_time.mean().round() as u64)
+            ),
+        ))
+    } else {
+        Some((
+            "harness".into(),
+            format!(
+                "the in-flight cap ({cap}) was never reached (peak {}), so the target was not what held sends back: the harness itself could not generate and send on time (CPU, event generation); try --event-pool, a smaller batch, or split the run with --partition",
+                outcome.peak_in_flight
+            ),
+        ))
     }
 }
 
@@ -170,7 +234,38 @@ pub fn load_report(
         intervals: outcome.intervals.clone(),
         partition: (partition != Partition::WHOLE).then(|| partition.to_string()),
         firehose_model: plan.firehose.as_ref().map(|m| firehose_section(m, outcome)),
+        ..LoadSection::default()
     });
+    if let Some(load) = report.load.as_mut() {
+        for i in &mut load.intervals {
+            i.planned = planned_in_second(&plan.schedule, i.second);
+        }
+        if let Some((by, because)) = limiter(plan, outcome) {
+            load.limited_by = Some(by);
+            load.limited_because = Some(because);
+        }
+        if let Some(planned) = load.rate_target
+            && st.invocations > 0
+            && load.rate_achieved < planned * BEHIND_SHARE
+        {
+            load.warnings.push(format!(
+                "achieved {:.1}/s of {planned:.1}/s planned ({:.0}%): the run did not test the rate it was asked to{}",
+                load.rate_achieved,
+                load.rate_achieved / planned * 100.0,
+                load.limited_by
+                    .as_ref()
+                    .map(|b| format!("; limited by the {b}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(w) = plan
+            .firehose
+            .as_ref()
+            .and_then(|m| m.short_run_warning(outcome.measured_span))
+        {
+            load.warnings.push(w);
+        }
+    }
     let unreachable = outcome.unreachable.is_some()
         || (outcome.nothing_judged() && outcome.stopped != Some(Stopped::Interrupted));
     report.exit_code = exit_codes::for_run(
@@ -235,6 +330,10 @@ fn merge_interval(a: &mut Interval, b: &Interval) -> Result<(), HistogramError> 
     a.errors += b.errors;
     a.violations += b.violations;
     a.late_sends += b.late_sends;
+    a.planned = match (a.planned, b.planned) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    };
     a.p50 = h.value_at_quantile(0.5);
     a.p99 = h.value_at_quantile(0.99);
     a.histogram = LatencySummary::encode(&h);

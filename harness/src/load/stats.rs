@@ -199,6 +199,8 @@ impl IntervalStats {
             p50: self.response_time.value_at_quantile(0.5),
             p99: self.response_time.value_at_quantile(0.99),
             histogram: firehose_reports::LatencySummary::encode(&self.response_time),
+            // The report builder knows the schedule and fills it in.
+            planned: None,
         }
     }
 }
