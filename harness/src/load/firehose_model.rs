@@ -277,7 +277,7 @@ mod tests {
         assert!(
             low.short_run_warning(Duration::from_secs(10))
                 .unwrap()
-                .contains("shorter than one 60s buffer interval")
+                .contains("shorter than one 1m buffer interval")
         );
         assert!(low.short_run_warning(Duration::from_secs(120)).is_none());
         assert!(m.short_run_warning(Duration::from_secs(10)).is_none());
