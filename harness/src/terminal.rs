@@ -68,8 +68,12 @@ impl LogTicker {
 
     /// The elapsed time, when a line is due now.
     pub(crate) fn due(&mut self) -> Option<Duration> {
+        self.due_at(self.start.elapsed())
+    }
+
+    /// Whether a line is due at `elapsed` on the caller's own clock (a run's time since start).
+    pub(crate) fn due_at(&mut self, elapsed: Duration) -> Option<Duration> {
         let every = self.every?;
-        let elapsed = self.start.elapsed();
         if elapsed < self.next {
             return None;
         }

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use plotters::prelude::*;
 
-use crate::{CheckStatus, LatencySummary, Report, Verdict};
+use crate::markdown::micros;
+use crate::{CheckStatus, LatencySummary, LoadSection, Report, Verdict, format_count};
 
 /// Escape text for HTML: ids and messages can hold `<`, `&` and quotes.
 fn esc(s: &str) -> String {
@@ -44,7 +45,28 @@ struct Axes<'a> {
     x_label: Option<&'a dyn Fn(&f64) -> String>,
 }
 
-/// One SVG line chart: every series a coloured line, a legend when there is more than one.
+/// Series colours, in order.
+const COLORS: [RGBColor; 3] = [
+    RGBColor(200, 60, 40),
+    RGBColor(40, 90, 200),
+    RGBColor(60, 150, 60),
+];
+
+/// The legend, as HTML under the chart: outside the plot area, so it never covers a line.
+fn legend(names: &[&str]) -> String {
+    let mut out = String::from("<p class=\"legend\">");
+    for (i, name) in names.iter().enumerate() {
+        let RGBColor(r, g, b) = COLORS[i % COLORS.len()];
+        out.push_str(&format!(
+            "<span class=\"swatch\" style=\"background:rgb({r},{g},{b})\"></span>{} ",
+            esc(name)
+        ));
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// One SVG line chart: every series a coloured line; the legend follows as HTML.
 fn line_chart(axes: &Axes<'_>, series: &[(&str, Vec<(f64, f64)>)]) -> Option<String> {
     let mut svg = String::new();
     {
@@ -66,34 +88,19 @@ fn line_chart(axes: &Axes<'_>, series: &[(&str, Vec<(f64, f64)>)]) -> Option<Str
             mesh.x_labels(5).x_label_formatter(label);
         }
         mesh.draw().ok()?;
-        let colors = [
-            RGBColor(200, 60, 40),
-            RGBColor(40, 90, 200),
-            RGBColor(60, 150, 60),
-        ];
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = colors[i % colors.len()];
+        for (i, (_, points)) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(
                     points.iter().copied(),
                     color.stroke_width(2),
                 ))
-                .ok()?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        }
-        if series.len() > 1 || axes.caption.is_none() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
                 .ok()?;
         }
         root.present().ok()?;
     }
-    Some(svg)
+    let names: Vec<&str> = series.iter().map(|(n, _)| *n).collect();
+    Some(format!("<figure>{svg}{}</figure>", legend(&names)))
 }
 
 /// Latency against percentile on a "nines" axis, one line per named summary.
@@ -131,13 +138,13 @@ pub fn percentile_chart(series: &[(&str, &LatencySummary)]) -> Option<String> {
         x: (0.0, 4.2),
         y_max,
         x_desc: "percentile",
-        y_desc: "latency (ms)",
+        y_desc: "milliseconds",
         x_label: Some(&label),
     };
     line_chart(&axes, &curves)
 }
 
-/// Per-second values (throughput, p99 over time).
+/// Per-second values (throughput, p99 over time); `unit` labels the y axis.
 pub fn time_chart(title: &str, unit: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Option<String> {
     let points: Vec<&(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter()).collect();
     if points.len() < 2 {
@@ -148,7 +155,7 @@ pub fn time_chart(title: &str, unit: &str, series: &[(&str, Vec<(f64, f64)>)]) -
         caption: Some(title),
         x: (0.0, points.iter().map(|p| p.0).fold(1.0, f64::max)),
         y_max: points.iter().map(|p| p.1).fold(0.0, f64::max),
-        x_desc: "seconds",
+        x_desc: "seconds since the start of the measured run",
         y_desc: unit,
         x_label: None,
     };
@@ -159,7 +166,147 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margi
 h1{font-size:1.5em}.pass{color:#1a7f37}.fail{color:#cf222e}.warn{color:#9a6700}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:.92em}\
 th{background:#f6f8fa}code,pre{font-family:ui-monospace,monospace;font-size:.9em}\
-pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap}.note{background:#fff8c5;padding:6px 10px;margin:4px 0}";
+pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap}.note{background:#fff8c5;padding:6px 10px;margin:4px 0}\
+figure{margin:1em 0}.legend{margin:2px 0 0 60px;font-size:.9em}.swatch{display:inline-block;width:14px;height:4px;margin:0 5px 3px 10px;vertical-align:middle}\
+.warning{background:#ffebe9;padding:6px 10px;margin:4px 0}";
+
+/// A row of a two-column table: a heading and HTML (already escaped).
+fn row(out: &mut impl Write, head: &str, html: &str) -> std::io::Result<()> {
+    write!(out, "<tr><th>{}</th><td>{html}</td></tr>", esc(head))
+}
+
+/// What decided a load run's verdict, first: thresholds with their values, the error rate, the
+/// rate achieved against the rate planned, what held the run back, the Firehose model's verdict.
+fn load_section(load: &LoadSection, out: &mut impl Write) -> std::io::Result<()> {
+    if !load.thresholds.is_empty() {
+        write!(
+            out,
+            "<h2>Thresholds</h2><table class=\"thresholds\"><tr><th>threshold</th><th>actual</th><th>result</th></tr>"
+        )?;
+        for t in &load.thresholds {
+            let (cls, result) = if t.passed {
+                ("pass", "pass")
+            } else {
+                ("fail", "BREACHED")
+            };
+            write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"{cls}\">{result}{}</td></tr>",
+                esc(&t.expression),
+                esc(&t.actual),
+                if t.aborted_run {
+                    " — aborted the run"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        write!(out, "</table>")?;
+    }
+    for w in &load.warnings {
+        write!(out, "<p class=\"warning\">warning: {}</p>", esc(w))?;
+    }
+    write!(out, "<h2>Load</h2><table class=\"load\">")?;
+    row(out, "model", &esc(&load.model))?;
+    let planned = load
+        .rate_target
+        .map(|p| format!(" of {p:.1}/s planned"))
+        .unwrap_or_default();
+    row(
+        out,
+        "invocations",
+        &format!(
+            "{} measured ({:.1}/s achieved{planned}) · {} warm-up · {} interrupted",
+            format_count(load.invocations),
+            load.rate_achieved,
+            format_count(load.warmup_invocations),
+            format_count(load.interrupted)
+        ),
+    )?;
+    row(
+        out,
+        "error rate",
+        &format!(
+            "{:.3}% ({} function errors and timeouts) · contract violations in {} invocations",
+            load.error_rate * 100.0,
+            format_count(load.errors),
+            format_count(load.violations)
+        ),
+    )?;
+    let lat = &load.latency.response_time;
+    row(
+        out,
+        "response time (corrected)",
+        &format!(
+            "p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+            micros(lat.p50),
+            micros(lat.p90),
+            micros(lat.p99),
+            micros(lat.p999),
+            micros(lat.max)
+        ),
+    )?;
+    let st = &load.latency.service_time;
+    row(
+        out,
+        "service time (uncorrected)",
+        &format!(
+            "p50 {} · p99 {} · p99.9 {}",
+            micros(st.p50),
+            micros(st.p99),
+            micros(st.p999)
+        ),
+    )?;
+    row(
+        out,
+        "in flight",
+        &format!(
+            "peak {} of {} allowed · mean {:.2} (Little's law: achieved rate × mean service time)",
+            load.peak_in_flight, load.max_in_flight, load.mean_in_flight
+        ),
+    )?;
+    row(
+        out,
+        "late sends",
+        &format!(
+            "{}{}",
+            format_count(load.late_sends),
+            match (&load.limited_by, &load.limited_because) {
+                (Some(by), Some(why)) => format!(
+                    " · limited by the <strong>{}</strong>: {}",
+                    esc(by),
+                    esc(why)
+                ),
+                _ => String::new(),
+            }
+        ),
+    )?;
+    if let Some(n) = load.cold_starts {
+        row(out, "cold starts", &format_count(n))?;
+    }
+    row(
+        out,
+        "throughput",
+        &format!(
+            "{:.1} records/s · {:.0} bytes/s in · {:.0} bytes/s out — bytes count the {}",
+            load.records_per_second,
+            load.bytes_in_per_second,
+            load.bytes_out_per_second,
+            crate::BYTE_RATE_BASIS
+        ),
+    )?;
+    row(out, "events", &esc(&load.events))?;
+    write!(out, "</table>")?;
+    if let Some(f) = &load.firehose_model {
+        write!(
+            out,
+            "<h2>Firehose model</h2><p class=\"firehose-model\">{}</p><p class=\"firehose-verdict\"><strong>{}</strong></p>",
+            esc(&f.description),
+            esc(&f.verdict)
+        )?;
+    }
+    Ok(())
+}
 
 pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     let (class, verdict) = match report.verdict {
@@ -211,6 +358,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         "<tr><th>records</th><td>{} sent · {} Ok · {} Dropped · {} ProcessingFailed</td></tr></table>",
         r.sent, r.ok, r.dropped, r.processing_failed
     )?;
+    if let Some(load) = &report.load {
+        load_section(load, out)?;
+    }
     if !report.phases.is_empty() {
         write!(
             out,
@@ -292,12 +442,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         charts.push(("invocation time", l));
     }
     if let Some(svg) = percentile_chart(&charts) {
-        write!(out, "<h2>Latency</h2>{svg}")?;
-        if report.load.is_some() {
-            write!(
-                out,
-                "<p>Response time counts from when each invocation was <em>due</em>; service time from when it was actually sent. When the target stalls, sends queue up: service time hides that wait, response time shows what Firehose would experience.</p>"
-            )?;
+        write!(out, "<h2>Latency by percentile</h2>{svg}")?;
+        if let Some(load) = &report.load {
+            write!(out, "<p>{}</p>", esc(&load.latency_explanation()))?;
         }
     }
     if let Some(load) = &report.load {
@@ -307,16 +454,26 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 .map(|i| (i.second as f64, f(i)))
                 .collect()
         };
-        if let Some(svg) = time_chart(
-            "throughput",
-            "per second",
-            &[("invocations", per_second(&|i| i.invocations as f64))],
-        ) {
-            write!(out, "{svg}")?;
+        let mut rate = vec![(
+            "achieved (invocations completed)",
+            per_second(&|i| i.invocations as f64),
+        )];
+        if load.intervals.iter().any(|i| i.planned.is_some()) {
+            rate.push((
+                "planned",
+                per_second(&|i| i.planned.unwrap_or(0.0)),
+            ));
         }
         if let Some(svg) = time_chart(
-            "latency over time",
-            "ms",
+            "throughput: achieved against planned",
+            "invocations per second",
+            &rate,
+        ) {
+            write!(out, "<h2>Over time</h2>{svg}")?;
+        }
+        if let Some(svg) = time_chart(
+            "response time per second (corrected, from when each invocation was due)",
+            "milliseconds",
             &[
                 ("p50", per_second(&|i| i.p50 as f64 / 1000.0)),
                 ("p99", per_second(&|i| i.p99 as f64 / 1000.0)),

@@ -46,7 +46,12 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(l) = &report.latency {
         writeln!(
             out,
-            "- latency: p50 {} · p99 {} · max {} ({} invocations)",
+            "- {}: p50 {} · p99 {} · max {} ({} invocations)",
+            if report.load.is_some() {
+                "latency (response time, corrected: from when each invocation was due)"
+            } else {
+                "latency"
+            },
             micros(l.p50),
             micros(l.p99),
             micros(l.max),
@@ -75,15 +80,52 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     }
     if let Some(load) = &report.load {
         writeln!(out, "\n### Load\n")?;
+        if !load.thresholds.is_empty() {
+            writeln!(out, "| threshold | actual | result |\n|---|---|---|")?;
+            for t in &load.thresholds {
+                writeln!(
+                    out,
+                    "| `{}` | {} | {}{} |",
+                    t.expression,
+                    t.actual,
+                    if t.passed { "pass" } else { "**BREACHED**" },
+                    if t.aborted_run { " (aborted the run)" } else { "" }
+                )?;
+            }
+            writeln!(out)?;
+        }
+        for w in &load.warnings {
+            writeln!(out, "> ⚠️ {w}\n")?;
+        }
         writeln!(
             out,
-            "- {} invocations at {:.1}/s achieved, model {}, {} late sends, error rate {:.3}%",
+            "- {} invocations at {:.1}/s achieved{}, model {}",
             load.invocations,
             load.rate_achieved,
+            load.rate_target
+                .map(|p| format!(" of {p:.1}/s planned"))
+                .unwrap_or_default(),
             load.model,
-            load.late_sends,
-            load.error_rate * 100.0
         )?;
+        writeln!(
+            out,
+            "- error rate {:.3}% ({} function errors and timeouts); contract violations in {} invocations",
+            load.error_rate * 100.0,
+            load.errors,
+            load.violations
+        )?;
+        writeln!(
+            out,
+            "- {} late sends{}",
+            load.late_sends,
+            match (&load.limited_by, &load.limited_because) {
+                (Some(by), Some(why)) => format!("; limited by the **{by}**: {why}"),
+                _ => String::new(),
+            }
+        )?;
+        if let Some(n) = load.cold_starts {
+            writeln!(out, "- cold starts: {n}")?;
+        }
         let lat = &load.latency;
         writeln!(
             out,
@@ -96,18 +138,17 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             micros(lat.service_time.p999)
         )?;
         writeln!(out, "- {}", load.latency_explanation())?;
+        writeln!(
+            out,
+            "- throughput {:.1} records/s, {:.0} bytes/s in, {:.0} bytes/s out (bytes count the {})",
+            load.records_per_second,
+            load.bytes_in_per_second,
+            load.bytes_out_per_second,
+            crate::BYTE_RATE_BASIS
+        )?;
         if let Some(f) = &load.firehose_model {
             writeln!(out, "- Firehose model: {}", f.description)?;
-            writeln!(out, "- {}", f.verdict)?;
-        }
-        for t in &load.thresholds {
-            writeln!(
-                out,
-                "- threshold `{}`: {} (actual {})",
-                t.expression,
-                if t.passed { "held" } else { "**BREACHED**" },
-                t.actual
-            )?;
+            writeln!(out, "- **{}**", f.verdict)?;
         }
     }
     let errors: Vec<_> = report.failures.iter().collect();

@@ -70,7 +70,7 @@ impl LoadView {
             format_count(p.violations),
             format_count(p.late_sends),
         );
-        if self.ticker.due().is_some() {
+        if self.ticker.due_at(p.elapsed).is_some() {
             // No terminal: a plain line for the log, as k6 prints in CI.
             eprintln!("  [{}] {text}", format_duration(Duration::from_secs(p.elapsed.as_secs())));
         }
@@ -122,11 +122,18 @@ pub fn summary_text(report: &Report, report_dir: Option<&Path>) -> String {
             load.peak_in_flight,
             load.max_in_flight
         ));
+        if let (Some(by), Some(why)) = (&load.limited_by, &load.limited_because) {
+            out.push_str(&format!("  limited by   the {by}: {why}\n"));
+        }
+        if let Some(n) = load.cold_starts {
+            out.push_str(&format!("  cold starts  {}\n", format_count(n)));
+        }
         out.push_str(&format!(
-            "  throughput   {:.1} records/s · {}/s in · {}/s out\n",
+            "  throughput   {:.1} records/s · {}/s in · {}/s out (bytes: {})\n",
             load.records_per_second,
             bytes(load.bytes_in_per_second),
-            bytes(load.bytes_out_per_second)
+            bytes(load.bytes_out_per_second),
+            firehose_reports::BYTE_RATE_BASIS
         ));
         out.push_str(&latency_row(
             "response time (corrected)",
@@ -150,6 +157,9 @@ pub fn summary_text(report: &Report, report_dir: Option<&Path>) -> String {
         if let Some(f) = &load.firehose_model {
             out.push_str(&format!("  firehose     {}\n", f.description));
             out.push_str(&format!("               {}\n", f.verdict));
+        }
+        for w in &load.warnings {
+            out.push_str(&format!("  WARNING      {w}\n"));
         }
         for t in &load.thresholds {
             out.push_str(&format!(

@@ -7,6 +7,7 @@ mod exec;
 mod generators_zoo;
 mod hostile;
 mod load;
+mod reports;
 mod runtimes;
 mod spine;
 mod stdio;
