@@ -88,12 +88,17 @@ fn line_chart(axes: &Axes<'_>, series: &[(&str, Vec<(f64, f64)>)]) -> Option<Str
             mesh.x_labels(5).x_label_formatter(label);
         }
         mesh.draw().ok()?;
-        for (i, (_, points)) in series.iter().enumerate() {
+        // The first series is drawn last, on top: an achieved rate that meets its plan stays
+        // visible over the planned line, which is drawn wider beneath it.
+        for (i, (_, points)) in series.iter().enumerate().rev() {
             let color = COLORS[i % COLORS.len()];
+            let width = if i == 0 { 2 } else { 4 };
             chart
                 .draw_series(LineSeries::new(
                     points.iter().copied(),
-                    color.stroke_width(2),
+                    color
+                        .mix(if i == 0 { 1.0 } else { 0.6 })
+                        .stroke_width(width),
                 ))
                 .ok()?;
         }
@@ -459,10 +464,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             per_second(&|i| i.invocations as f64),
         )];
         if load.intervals.iter().any(|i| i.planned.is_some()) {
-            rate.push((
-                "planned",
-                per_second(&|i| i.planned.unwrap_or(0.0)),
-            ));
+            rate.push(("planned", per_second(&|i| i.planned.unwrap_or(0.0))));
         }
         if let Some(svg) = time_chart(
             "throughput: achieved against planned",

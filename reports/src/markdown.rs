@@ -89,7 +89,11 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                     t.expression,
                     t.actual,
                     if t.passed { "pass" } else { "**BREACHED**" },
-                    if t.aborted_run { " (aborted the run)" } else { "" }
+                    if t.aborted_run {
+                        " (aborted the run)"
+                    } else {
+                        ""
+                    }
                 )?;
             }
             writeln!(out)?;

@@ -8,8 +8,8 @@ use firehose_reports::Report;
 
 use crate::errors::CliError;
 use crate::exit_codes;
-use crate::load::live::summary_text;
 use crate::load::compare::{MaxRegression, compare};
+use crate::load::live::summary_text;
 use crate::load::report::merge;
 use crate::values;
 

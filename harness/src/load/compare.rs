@@ -52,10 +52,7 @@ impl MaxRegression {
             let (key, value) = (key.trim(), value.trim());
             if key == "error_rate" {
                 // Percentage points: a bare number, or with `%`/`pts` for readers who write them.
-                let n = value
-                    .trim_end_matches("pts")
-                    .trim_end_matches('%')
-                    .trim();
+                let n = value.trim_end_matches("pts").trim_end_matches('%').trim();
                 limits.error_rate_points = n
                     .parse::<f64>()
                     .ok()
@@ -107,7 +104,9 @@ pub enum Judgement {
     Held,
     Regressed,
     /// Shown, not judged: fewer samples than `needed` in one of the runs.
-    TooFewSamples { needed: u64 },
+    TooFewSamples {
+        needed: u64,
+    },
 }
 
 impl Judgement {
@@ -179,7 +178,11 @@ pub fn samples_needed(q: f64) -> u64 {
 
 fn relative(base: f64, new: f64) -> String {
     if base == 0.0 {
-        if new == 0.0 { "±0%".into() } else { "new".into() }
+        if new == 0.0 {
+            "±0%".into()
+        } else {
+            "new".into()
+        }
     } else {
         format!("{:+.1}%", (new - base) / base * 100.0)
     }
@@ -508,17 +511,32 @@ mod tests {
         let base = load_report(&[1000]);
         let mut new = base.clone();
         new.schema_version += 1;
-        let e = compare(("a.json", &base), ("b.json", &new), &MaxRegression::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("a.json is report schema") && e.contains("b.json"), "{e}");
+        let e = compare(
+            ("a.json", &base),
+            ("b.json", &new),
+            &MaxRegression::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a.json is report schema") && e.contains("b.json"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_limits_say_what_to_write() {
         let d = MaxRegression::default();
-        assert!(MaxRegression::parse("p42=1%", d).unwrap_err().contains("p99.9"));
-        assert!(MaxRegression::parse("p50", d).unwrap_err().contains("KEY=VALUE"));
+        assert!(
+            MaxRegression::parse("p42=1%", d)
+                .unwrap_err()
+                .contains("p99.9")
+        );
+        assert!(
+            MaxRegression::parse("p50", d)
+                .unwrap_err()
+                .contains("KEY=VALUE")
+        );
         assert!(MaxRegression::parse("error_rate=lots", d).is_err());
         let m = MaxRegression::parse("p50=10%,p99=20%,throughput=5%,error_rate=0.1", d).unwrap();
         assert_eq!((m.p99, m.throughput, m.error_rate_points), (0.2, 0.05, 0.1));

@@ -180,7 +180,9 @@ impl FirehoseModel {
                 format_count(m.waited_for_limit)
             ));
         } else if !fits_interval {
-            out.push_str("; an invocation slower than the buffer interval lets the next batch wait");
+            out.push_str(
+                "; an invocation slower than the buffer interval lets the next batch wait",
+            );
         }
         out
     }

@@ -72,7 +72,10 @@ impl LoadView {
         );
         if self.ticker.due_at(p.elapsed).is_some() {
             // No terminal: a plain line for the log, as k6 prints in CI.
-            eprintln!("  [{}] {text}", format_duration(Duration::from_secs(p.elapsed.as_secs())));
+            eprintln!(
+                "  [{}] {text}",
+                format_duration(Duration::from_secs(p.elapsed.as_secs()))
+            );
         }
         self.bar.set_message(text);
     }

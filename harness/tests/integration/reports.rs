@@ -87,12 +87,18 @@ fn a_failing_load_run_explains_itself_in_report_html() {
     let doc = Html::parse_document(&html);
 
     // The threshold table names the breached gate and its value.
-    let rows: Vec<String> = select(&doc, "table.thresholds tr").iter().map(text).collect();
+    let rows: Vec<String> = select(&doc, "table.thresholds tr")
+        .iter()
+        .map(text)
+        .collect();
     let breached = rows
         .iter()
         .find(|r| r.contains("error_rate<1%"))
         .unwrap_or_else(|| panic!("no error_rate row in {rows:?}"));
-    assert!(breached.contains("BREACHED") && breached.contains("100"), "{breached}");
+    assert!(
+        breached.contains("BREACHED") && breached.contains("100"),
+        "{breached}"
+    );
     let held = rows.iter().find(|r| r.contains("p99<10s")).unwrap();
     assert!(held.contains("pass"), "{held}");
 
@@ -120,7 +126,10 @@ fn a_failing_load_run_explains_itself_in_report_html() {
         "seconds since the start of the measured run",
         "percentile",
     ] {
-        assert!(svg_text.iter().any(|t| t == label), "no axis {label}: {svg_text:?}");
+        assert!(
+            svg_text.iter().any(|t| t == label),
+            "no axis {label}: {svg_text:?}"
+        );
     }
     assert!(
         select(&doc, "h2, svg text")
@@ -133,7 +142,10 @@ fn a_failing_load_run_explains_itself_in_report_html() {
     assert!(legends.iter().any(|l| l.contains("planned")), "{legends:?}");
 
     // The transformer's markup is text, never markup.
-    assert!(select(&doc, "script").is_empty(), "a <script> element got through");
+    assert!(
+        select(&doc, "script").is_empty(),
+        "a <script> element got through"
+    );
     assert!(
         doc.root_element()
             .text()
@@ -156,7 +168,10 @@ fn a_failing_load_run_explains_itself_in_report_html() {
                 "--window-size=1100,3400",
                 &format!("--screenshot={}", png.display()),
             ])
-            .arg(format!("file://{}", dir.path().join("R/report.html").display()))
+            .arg(format!(
+                "file://{}",
+                dir.path().join("R/report.html").display()
+            ))
             .output()
             .expect("run chromium");
         assert!(png.exists(), "no screenshot: {}", describe(&status));
@@ -217,7 +232,15 @@ fn the_step_summary_gets_summary_md_appended() {
     let summary = dir.path().join("step-summary.md");
     std::fs::write(&summary, "earlier step\n").unwrap();
     let out = Command::new(bin())
-        .args(["check", "--target", "builtin:ndjson", "--cases", "5", "--seed", "1"])
+        .args([
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--cases",
+            "5",
+            "--seed",
+            "1",
+        ])
         .current_dir(dir.path())
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
