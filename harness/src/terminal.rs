@@ -25,6 +25,16 @@ pub(crate) fn progress_bar(template: &str) -> ProgressBar {
     bar
 }
 
+/// A progress bar and its log ticker: `quiet` hides the bar and stops the log lines alike.
+pub(crate) fn progress(template: &str, quiet: bool) -> (ProgressBar, LogTicker) {
+    let bar = progress_bar(template);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let ticker = LogTicker::new(&bar, quiet);
+    (bar, ticker)
+}
+
 /// A line on stderr that does not tear the progress bar.
 pub(crate) fn line_above(bar: &ProgressBar, s: String) {
     if bar.is_hidden() {
@@ -105,11 +115,10 @@ impl TerminalReporter {
 
     /// `quiet`: no progress at all (the bar, or log lines without a terminal); the summary stays.
     pub fn with_quiet(quiet: bool) -> Self {
-        let bar = progress_bar("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}");
-        if quiet {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        let ticker = LogTicker::new(&bar, quiet);
+        let (bar, ticker) = progress(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases · {msg}",
+            quiet,
+        );
         TerminalReporter {
             bar,
             failing: 0,

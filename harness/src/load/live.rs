@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{LoadEvent, Progress};
 use crate::events::{EventSink, RunEvent};
-use crate::terminal::{LogTicker, line_above, progress_bar, verdict_line};
+use crate::terminal::{LogTicker, line_above, progress, verdict_line};
 use crate::values::{format_count, format_duration};
 
 pub struct LoadView {
@@ -35,11 +35,7 @@ impl LoadView {
     /// `quiet`: no progress (the bar, or a log line every 10 s without a terminal); notes and the
     /// summary stay.
     pub fn with_quiet(quiet: bool) -> Self {
-        let bar = progress_bar("{spinner} [{elapsed_precise}] {bar:20} {msg}");
-        if quiet {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        let ticker = LogTicker::new(&bar, quiet);
+        let (bar, ticker) = progress("{spinner} [{elapsed_precise}] {bar:20} {msg}", quiet);
         LoadView { bar, ticker }
     }
 
