@@ -150,7 +150,7 @@ fn builtin_ndjson_passes_and_writes_all_report_files() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let report = read_report(&dir.path().join("R"));
     assert_eq!(report["verdict"], "pass");
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 2);
     assert_eq!(report["seed"], "1");
     assert!(report["latency"]["p99"].as_u64().unwrap() > 0);
     let junit = std::fs::read_to_string(dir.path().join("R/junit.xml")).unwrap();

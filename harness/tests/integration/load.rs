@@ -351,7 +351,7 @@ fn firehose_model_derives_rate_batches_and_the_outstanding_limit() {
         model["verdict"]
             .as_str()
             .unwrap()
-            .contains("concurrent instance")
+            .contains("instances by Little's law")
     );
     // Batches are what Firehose would buffer: about 200 KB of records each.
     let per_invocation = load["bytes_in_per_second"].as_f64().unwrap() / 10.0;
