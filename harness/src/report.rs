@@ -22,6 +22,19 @@ pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// The one-line error for regression folders that could not be read, if any.
+pub fn corrupt_regressions(outcome: &CheckOutcome) -> Option<String> {
+    let (first, why) = outcome.corrupt_regressions.first()?;
+    let more = match outcome.corrupt_regressions.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "regression {} is corrupt{more}: {why}; fix or delete the folder, the other regressions were replayed",
+        first.display()
+    ))
+}
+
 /// A run that judged nothing (exit 4): its reason becomes the first note, which every renderer
 /// shows in place of the checks, and no check reads as passed.
 pub fn mark_nothing_judged(report: &mut Report, reason: String) {
@@ -226,6 +239,11 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         mark_nothing_judged(&mut report, format!("{e}; {}", e.hint()));
     } else if outcome.nothing_judged() {
         mark_nothing_judged(&mut report, NOTHING_JUDGED.into());
+    }
+    if let Some(e) = corrupt_regressions(outcome) {
+        // A configuration error outranks every verdict (exit 2), yet the rest was run and reported.
+        report.notes.push(e);
+        report.exit_code = exit_codes::USAGE;
     }
     report.verdict = if report.exit_code == exit_codes::OK {
         RVerdict::Pass

@@ -198,6 +198,10 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
             hint: "a hanging target".into(),
         });
     }
+    if let Some(e) = report::corrupt_regressions(&outcome) {
+        reporter.summary(&report, args.report_dir.as_deref());
+        return Err(CliError::usage(e));
+    }
     reporter.summary(&report, args.report_dir.as_deref());
     Ok(report.exit_code)
 }

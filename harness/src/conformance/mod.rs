@@ -18,7 +18,7 @@ use std::time::Duration;
 use firehose_generators::GenConfig;
 
 pub use groups::{FailureGroup, ShrinkSummary};
-pub use persist::{CaseFile, load_case, load_regressions};
+pub use persist::{CaseFile, Regressions, load_case, load_regressions};
 pub use runner::{CheckOutcome, PhaseTally, run_check};
 // The load engine saves its failing cases exactly as `check` does.
 pub(crate) use persist::{SavedCase, write_case};

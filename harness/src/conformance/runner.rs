@@ -47,6 +47,8 @@ pub struct CheckOutcome {
     pub stopped: Option<&'static str>,
     /// Set when the target could not be reached before anything was judged.
     pub unreachable: Option<TargetError>,
+    /// Regression folders that could not be read: the run replays the rest, then exits 2.
+    pub corrupt_regressions: Vec<(std::path::PathBuf, String)>,
     /// (records, bytes of record data as put) of the largest batch that passed.
     pub largest_passing: Option<(usize, usize)>,
     /// Bytes of record data of the smallest batch that failed, so the report never calls a size
@@ -206,6 +208,7 @@ pub async fn run_check(
             latency: firehose_reports::histogram::new_latency_histogram(),
             stopped: None,
             unreachable: None,
+            corrupt_regressions: Vec::new(),
             largest_passing: None,
             smallest_failing: None,
             notes: Vec::new(),
@@ -258,12 +261,14 @@ impl Runner<'_> {
         }
         let regressions = match &plan.regressions {
             Some(dir) => persist::load_regressions(dir),
-            None => Ok(Vec::new()),
+            None => Ok(persist::Regressions::default()),
         };
         let regressions = regressions.unwrap_or_else(|e| {
             self.note(format!("regressions not replayed: {e}"));
-            Vec::new()
+            persist::Regressions::default()
         });
+        self.out.corrupt_regressions = regressions.corrupt;
+        let regressions = regressions.cases;
         let boundary = if plan.boundary {
             boundary_cases(&plan.generator)
         } else {

@@ -5,6 +5,7 @@ mod cli_basics;
 mod emulate;
 mod exec;
 mod generators_zoo;
+mod hardening;
 mod hostile;
 mod load;
 mod runtimes;

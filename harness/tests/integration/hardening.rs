@@ -1,0 +1,65 @@
+//! Surviving what a CI machine does to a run (issue 13): corrupt state left by an earlier run must
+//! not switch a gate off silently, and nothing is left half-written.
+
+use crate::support::{describe, read_report, run_in, serve, temp_dir};
+use crate::zoo::{Animal, router};
+
+#[test]
+fn a_corrupt_regression_exits_2_naming_it_after_the_others_ran() {
+    let server = serve(router());
+    let dir = temp_dir();
+    let target = server.url(&Animal::DropsLastId.path());
+    // A first run saves a real regression.
+    let first = run_in(
+        dir.path(),
+        &["check", "--target", &target, "--cases", "3", "--seed", "1"],
+    );
+    assert_eq!(first.status.code(), Some(1), "{}", describe(&first));
+    let regressions = dir.path().join(".firehose-harness/regressions");
+    let saved: Vec<_> = std::fs::read_dir(&regressions).unwrap().flatten().collect();
+    assert!(!saved.is_empty());
+    assert!(
+        saved
+            .iter()
+            .all(|e| !e.file_name().to_string_lossy().contains(".tmp-")),
+        "a temporary folder was left behind"
+    );
+    // A CI cache restored half a folder.
+    let broken = regressions.join("no_missing_record_ids-0000000000000000");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("event.json"), b"{\"records\": [").unwrap();
+    let second = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &target,
+            "--cases",
+            "3",
+            "--seed",
+            "1",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(second.status.code(), Some(2), "{}", describe(&second));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("no_missing_record_ids-0000000000000000"),
+        "names the folder: {stderr}"
+    );
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["exit_code"], 2);
+    let regression_phase = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "regression")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        regression_phase["run"],
+        saved.len(),
+        "the good ones still ran: {report}"
+    );
+}
