@@ -115,6 +115,13 @@ fn load_corpus(
             .unwrap_or(&f.path)
             .display()
             .to_string();
+        // A JSON file that is no event must not shrink the corpus phase without a word.
+        if f.view.is_none() || (!raw && f.normalised().is_none()) {
+            return Err(CliError::usage(format!(
+                "--corpus: {} is JSON but not a Firehose event (it needs a records array of objects with recordId); remove it, or name it *response*.json if it is a response",
+                f.path.display()
+            )));
+        }
         if raw {
             cases.push(CorpusCase {
                 label,
@@ -131,6 +138,13 @@ fn load_corpus(
         }
     }
     let mut notes = Vec::new();
+    let responses = files.iter().filter(|f| f.is_response).count();
+    if responses > 0 {
+        notes.push(format!(
+            "{responses} corpus file{} named like a response (*response*.json) skipped",
+            if responses == 1 { "" } else { "s" }
+        ));
+    }
     if normalised > 0 {
         notes.push(format!(
             "{normalised} corpus files had quirks Firehose never sends (duplicate ids, broken base64, ISO timestamps, …) and were normalised; --corpus-raw sends them verbatim"

@@ -63,3 +63,54 @@ fn a_corrupt_regression_exits_2_naming_it_after_the_others_ran() {
         "the good ones still ran: {report}"
     );
 }
+
+#[test]
+fn a_corpus_file_that_is_no_event_exits_2_naming_it_responses_are_skipped_with_a_note() {
+    let dir = temp_dir();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("event.json"),
+        br#"{"invocationId":"i","deliveryStreamArn":"arn:aws:firehose:us-east-1:1:deliverystream/s","region":"us-east-1","records":[{"recordId":"r1","approximateArrivalTimestamp":1,"data":"aGkK"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(corpus.join("my-response.json"), br#"{"records":[]}"#).unwrap();
+    let ok = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            "builtin:identity",
+            "--corpus",
+            "corpus",
+            "--cases",
+            "0",
+        ],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("named like a response"),
+        "{}",
+        describe(&ok)
+    );
+    std::fs::write(corpus.join("settings.json"), br#"{"batchSize": 100}"#).unwrap();
+    for raw in [false, true] {
+        let mut args = vec![
+            "check",
+            "--target",
+            "builtin:identity",
+            "--corpus",
+            "corpus",
+            "--cases",
+            "0",
+        ];
+        if raw {
+            args.push("--corpus-raw");
+        }
+        let bad = run_in(dir.path(), &args);
+        assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains("settings.json"), "{stderr}");
+        assert_eq!(crate::support::error_lines(&stderr), 1, "{stderr}");
+    }
+}
