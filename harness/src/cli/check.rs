@@ -31,6 +31,9 @@ pub struct CheckArgs {
     /// Stop after this many failing cases.
     #[arg(long, value_name = "N")]
     pub max_failures: Option<u64>,
+    /// Stop after this many invocations in a row got no answer within --timeout (0 = never).
+    #[arg(long, default_value_t = crate::conformance::DEFAULT_MAX_HANGS, value_name = "N")]
+    pub max_hangs: u32,
     /// Report failures as found, without shrinking them.
     #[arg(long)]
     pub no_shrink: bool,
@@ -79,6 +82,7 @@ impl CheckArgs {
             .transpose()
             .map_err(|e| CliError::usage(format!("--deadline: {e}")))?;
         plan.max_failures = self.max_failures;
+        plan.max_hangs = self.max_hangs;
         if self.max_failures == Some(0) {
             return Err(CliError::usage("--max-failures must be at least 1"));
         }
@@ -208,7 +212,7 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     }
     if outcome.nothing_judged() {
         return Err(CliError::Unavailable {
-            message: report::NOTHING_JUDGED.into(),
+            message: report::nothing_judged_reason(&outcome).into(),
             hint: "a hanging target".into(),
         });
     }

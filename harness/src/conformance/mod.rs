@@ -27,6 +27,9 @@ pub(crate) use shrink::Minimal;
 
 use crate::contract::CheckSet;
 
+/// `--max-hangs`: consecutive unanswered invocations that end a run.
+pub const DEFAULT_MAX_HANGS: u32 = 3;
+
 /// How much effort shrinking one failure may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShrinkBudget {
@@ -70,6 +73,9 @@ pub struct CheckPlan {
     pub deadline: Option<Duration>,
     /// Stop after this many failing cases.
     pub max_failures: Option<u64>,
+    /// Stop after this many invocations in a row got no answer (0 = never): a target that hangs
+    /// must not hold CI for cases × timeout.
+    pub max_hangs: u32,
     pub shrink: ShrinkBudget,
     pub boundary: bool,
     /// Where minimal failing cases are saved and replayed from.
@@ -92,6 +98,7 @@ impl CheckPlan {
             timeout: Duration::from_secs(firehose_generators::wire::MAX_INVOCATION_SECS),
             deadline: None,
             max_failures: None,
+            max_hangs: DEFAULT_MAX_HANGS,
             shrink: ShrinkBudget::default(),
             boundary: true,
             regressions: None,

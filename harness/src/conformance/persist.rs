@@ -155,17 +155,37 @@ fn fnv(s: &[u8]) -> u64 {
     })
 }
 
-pub(super) fn save_regression(dir: &Path, case: &SavedCase<'_>) -> io::Result<()> {
+/// A regression ready to write: runs keep them until they know they judged something (a run that
+/// ends with exit 4 saves none).
+pub(crate) struct PreparedRegression {
+    dir: PathBuf,
+    event: bytes::Bytes,
+    meta: Vec<u8>,
+}
+
+impl PreparedRegression {
+    pub fn write(&self) -> io::Result<()> {
+        write_atomically(&self.dir, |dir| {
+            std::fs::write(dir.join("event.json"), &self.event)?;
+            std::fs::write(dir.join("case.json"), &self.meta)
+        })
+    }
+}
+
+pub(super) fn prepare_regression(
+    dir: &Path,
+    case: &SavedCase<'_>,
+) -> io::Result<PreparedRegression> {
     let g = case.group;
     let name = format!(
         "{}-{:016x}",
         g.check.id(),
         fnv(format!("{}\u{0}{}", g.fingerprint, case.target.describe()).as_bytes())
     );
-    write_atomically(&dir.join(name), |dir| {
-        std::fs::write(dir.join("event.json"), &case.minimal.bytes)?;
-        let meta = serde_json::to_vec_pretty(&case_json(case)).map_err(io::Error::other)?;
-        std::fs::write(dir.join("case.json"), meta)
+    Ok(PreparedRegression {
+        dir: dir.join(name),
+        event: case.minimal.bytes.clone(),
+        meta: serde_json::to_vec_pretty(&case_json(case)).map_err(io::Error::other)?,
     })
 }
 

@@ -114,3 +114,65 @@ fn a_corpus_file_that_is_no_event_exits_2_naming_it_responses_are_skipped_with_a
         assert_eq!(crate::support::error_lines(&stderr), 1, "{stderr}");
     }
 }
+
+#[test]
+fn a_target_that_never_answers_stops_after_max_hangs() {
+    let server = serve(router());
+    let dir = temp_dir();
+    // Hangs from the first call: nothing was judged, exit 4, no regression kept.
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &server.url(&Animal::Sleeps.path()),
+            "--timeout",
+            "100ms",
+            "--cases",
+            "100",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["stopped_early"], "hanging", "{report}");
+    let run: u64 = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["run"].as_u64().unwrap())
+        .sum();
+    assert!(run <= 3, "{run} cases ran against a hanging target");
+    assert!(
+        !dir.path().join(".firehose-harness/regressions").exists()
+            || std::fs::read_dir(dir.path().join(".firehose-harness/regressions"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a run that judged nothing saved a regression"
+    );
+    // --max-hangs 0 never stops: every case runs into the timeout and is judged.
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &server.url(&Animal::Sleeps.path()),
+            "--timeout",
+            "50ms",
+            "--cases",
+            "4",
+            "--no-boundary",
+            "--no-shrink",
+            "--max-hangs",
+            "0",
+            "--no-regressions",
+            "--report-dir",
+            "R0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R0"));
+    assert!(report["stopped_early"].is_null(), "{report}");
+}
