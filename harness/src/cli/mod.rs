@@ -4,6 +4,7 @@
 //! [`CliError::Usage`], exit 2), builds the target, and calls the engine with the terminal reporter.
 
 mod check;
+mod delivery;
 mod emulate;
 mod generate;
 mod load;

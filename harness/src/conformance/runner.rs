@@ -353,6 +353,9 @@ impl Runner<'_> {
 
     async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
         let (inv, verdict) = self.attempt(&input).await?;
+        if let Some(delivery) = &self.plan.delivery {
+            delivery.observe(&input.bytes, &inv, &verdict);
+        }
         let _ = self
             .out
             .latency
