@@ -434,3 +434,56 @@ fn the_kubernetes_script_returns_the_merges_exit_code() {
     assert_eq!(code, 3, "{calls}");
     assert!(calls.contains("apply -f load-merge-job.yaml"), "{calls}");
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli() {
+    let dir = temp_dir();
+    let out = Command::new(bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let script = dir.path().join("fh.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let script_text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script_text.contains("--s3-prefix"),
+        "new flags are completed too"
+    );
+    // bash loads it and registers the completion.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p firehose-harness",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let out = Command::new(bin()).arg("man").output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(".ie"),
+        "roff"
+    );
+    let pages = dir.path().join("man");
+    let out = Command::new(bin())
+        .args(["man", "--out-dir"])
+        .arg(&pages)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    for page in [
+        "firehose-harness.1",
+        "firehose-harness-check.1",
+        "firehose-harness-run.1",
+    ] {
+        assert!(pages.join(page).exists(), "{page}");
+    }
+    let out = Command::new(bin())
+        .args(["completions", "nosuchshell"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}

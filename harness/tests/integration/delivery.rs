@@ -283,3 +283,84 @@ fn a_bad_s3_prefix_is_a_usage_error() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn replay_and_load_keep_delivered_write_the_same_files() {
+    let server = serve(Router::new().route("/", post(transform)));
+    let dir = temp_dir();
+    write_corpus(&dir.path().join("corpus"));
+    let case = dir.path().join("case");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::copy(dir.path().join("corpus/0.json"), case.join("event.json")).unwrap();
+    let url = server.url("/");
+
+    let out = run_in(
+        dir.path(),
+        &["replay", "case", "--target", &url, "--report-dir", "RP"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // Three runs of the case, one delivery: the first run's.
+    assert_eq!(
+        std::fs::read(dir.path().join("RP/delivered/batch-000001")).unwrap(),
+        b"ABC ONE\nXYZ THREE\nABC FIVE\n"
+    );
+    assert!(!dir.path().join("RP/delivered/batch-000002").exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("delivery: 3 records Ok"));
+
+    let out = run_in(
+        dir.path(),
+        &[
+            "load",
+            "--target",
+            &url,
+            "--event",
+            "corpus/0.json",
+            "--concurrency",
+            "1",
+            "--invocations",
+            "3",
+            "--keep-delivered",
+            "--report-dir",
+            "RL",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    for n in 1..=3 {
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("RL/delivered/batch-{n:06}"))).unwrap(),
+            b"ABC ONE\nXYZ THREE\nABC FIVE\n"
+        );
+    }
+    let report = read_report(&dir.path().join("RL"));
+    assert_eq!(report["delivery"]["failed_records"], 3);
+    assert_eq!(report["delivery"]["dropped_records"], 3);
+    assert_eq!(
+        report["delivery"]["error_codes"],
+        json!({"Lambda.ProcessingFailedStatus": 3})
+    );
+
+    // Without --keep-delivered, load writes none of it.
+    let out = run_in(
+        dir.path(),
+        &[
+            "load",
+            "--target",
+            &url,
+            "--event",
+            "corpus/0.json",
+            "--concurrency",
+            "1",
+            "--invocations",
+            "1",
+            "--report-dir",
+            "RN",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!dir.path().join("RN/delivered").exists());
+    assert!(
+        read_report(&dir.path().join("RN"))
+            .get("delivery")
+            .is_none()
+    );
+}
