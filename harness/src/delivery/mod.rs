@@ -152,10 +152,17 @@ impl DeliveryLog {
             }
         }
         section.dropped_records = dropped.len() as u64;
-        std::fs::write(
-            dir.join("dropped.json"),
-            serde_json::to_vec_pretty(&dropped)?,
-        )?;
+        // A JSON array, one entry per line: ids can hold any character, even a newline.
+        let lines = dropped
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        let text = if lines.is_empty() {
+            "[]\n".to_string()
+        } else {
+            format!("[\n{}\n]\n", lines.join(",\n"))
+        };
+        std::fs::write(dir.join("dropped.json"), text)?;
         section.error_codes = codes;
         section.prefixes = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
         section.notes = self.notes(&state, &section);
