@@ -307,9 +307,9 @@ fn replay_and_load_keep_delivered_write_the_same_files() {
     assert!(!dir.path().join("RP/delivered/batch-000002").exists());
     assert!(String::from_utf8_lossy(&out.stdout).contains("delivery: 3 records Ok"));
 
-    let out = run_in(
-        dir.path(),
-        &[
+    // `load` sending corpus/0.json `n` times, one at a time, reporting to `report_dir`.
+    let load = |n: &str, report_dir: &str, extra: &[&str]| {
+        let mut args = vec![
             "load",
             "--target",
             &url,
@@ -318,13 +318,15 @@ fn replay_and_load_keep_delivered_write_the_same_files() {
             "--concurrency",
             "1",
             "--invocations",
-            "3",
-            "--keep-delivered",
+            n,
             "--report-dir",
-            "RL",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+            report_dir,
+        ];
+        args.extend_from_slice(extra);
+        let out = run_in(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    };
+    load("3", "RL", &["--keep-delivered"]);
     for n in 1..=3 {
         assert_eq!(
             std::fs::read(dir.path().join(format!("RL/delivered/batch-{n:06}"))).unwrap(),
@@ -340,23 +342,7 @@ fn replay_and_load_keep_delivered_write_the_same_files() {
     );
 
     // Without --keep-delivered, load writes none of it.
-    let out = run_in(
-        dir.path(),
-        &[
-            "load",
-            "--target",
-            &url,
-            "--event",
-            "corpus/0.json",
-            "--concurrency",
-            "1",
-            "--invocations",
-            "1",
-            "--report-dir",
-            "RN",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    load("1", "RN", &[]);
     assert!(!dir.path().join("RN/delivered").exists());
     assert!(
         read_report(&dir.path().join("RN"))
