@@ -31,30 +31,37 @@ impl DeliveryArgs {
             .map(S3Prefix::parse)
             .transpose()
             .map_err(|e| CliError::usage(format!("--s3-prefix: {e}; {}", e.hint())))?;
-        if report_dir.is_none() {
+        let Some(dir) = report_dir else {
             if s3_prefix.is_some() {
                 return Err(CliError::usage(
                     "--s3-prefix files records under --report-dir; give one",
                 ));
             }
             return Ok(None);
-        }
+        };
         let function_name = match target {
             TargetSpec::InvokeHttp { function, .. } => function.clone(),
             _ => "function".into(),
         };
-        Ok(Some(Arc::new(DeliveryLog::new(Settings {
+        let settings = Settings {
             s3_prefix,
             function_name,
             ..Settings::default()
-        }))))
+        };
+        let log = DeliveryLog::create(settings, dir).map_err(|e| {
+            CliError::Io(format!(
+                "cannot create delivered/ and processing-failed/ under {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(Some(Arc::new(log)))
     }
 }
 
-/// Write the log's files under `dir` and add their section (and its warnings) to `report`; a
-/// failure to write is a note, not a lost report.
+/// Finish the log under `dir` and add its section (and its warnings) to `report`; a failure to
+/// write is a note, not a lost report.
 pub fn finish(log: &DeliveryLog, dir: &Path, report: &mut firehose_reports::Report) {
-    match log.finish(dir) {
+    match log.finish() {
         Ok(section) => {
             if section.undelimited_records > 0
                 && let Some(note) = section.notes.first()

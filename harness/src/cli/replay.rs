@@ -115,7 +115,7 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
     })
     .and_then(|worst| {
         if let (Some(log), Some(dir)) = (&delivery, &args.report_dir) {
-            let section = log.finish(dir).map_err(|e| {
+            let section = log.finish().map_err(|e| {
                 CliError::Io(format!(
                     "cannot write delivery files to {}: {e}",
                     dir.display()

@@ -3,9 +3,10 @@
 //! - [`settle`] — pure: one judged invocation `(event, invocation, verdict)` → [`Settlement`]: the
 //!   `Ok` data per S3 prefix, the records Firehose would write to `processing-failed/` (in its own
 //!   JSON format, original data and error code), and the `Dropped` ids.
-//! - [`DeliveryLog`] — collects settlements from a whole run (shared by the check loop and the load
-//!   workers, hence `&self`), keeps at most [`DEFAULT_CAP`] bytes, and writes them out once at the
-//!   end with [`DeliveryLog::finish`]:
+//! - [`DeliveryLog`] — takes the settlements of a whole run (shared by the check loop and the load
+//!   workers, hence `&self`) and writes each batch's files as it comes, up to [`DEFAULT_CAP`] bytes
+//!   (memory stays flat, and a killed run keeps what it wrote); [`DeliveryLog::finish`] writes the
+//!   dropped ids and describes it all for the report:
 //!
 //! ```text
 //! REPORT_DIR/delivered/[PREFIX]batch-000001      decoded Ok data, as one S3 object per batch
@@ -19,7 +20,7 @@
 mod prefix;
 mod settle;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,40 +33,53 @@ use crate::contract::Verdict;
 use crate::invocation::Invocation;
 use firehose_reports::DeliverySection;
 
-/// The most bytes one run keeps (delivered data, error records and dropped ids together).
+/// The most bytes one run writes (delivered data, error records and dropped ids together).
 pub const DEFAULT_CAP: u64 = 64 * 1024 * 1024;
 
-/// Settlements of a run, in memory up to a cap, written out at the end.
+const DELIVERED: &str = "delivered";
+const PROCESSING_FAILED: &str = "processing-failed";
+const DROPPED: &str = "dropped.json";
+
+/// Settlements of a run, written to files as they come (up to a cap), described at the end.
 #[derive(Debug)]
 pub struct DeliveryLog {
     settings: Settings,
     cap: u64,
-    /// Set once the cap is reached: later batches are not even settled.
+    dir: PathBuf,
+    /// Set once the cap is reached (or a write failed): later batches are not even settled.
     full: AtomicBool,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    batches: u64,
-    kept: Vec<(u64, Settlement)>,
+    /// Counters and file locations so far; finished by [`DeliveryLog::finish`].
+    section: DeliverySection,
     bytes: u64,
+    /// Dropped ids (counted toward the cap), written as one file at the end.
+    dropped: Vec<(u64, String)>,
+    prefixes: BTreeSet<String>,
     skipped_batches: u64,
     unreadable: u64,
+    write_error: Option<String>,
 }
 
 impl DeliveryLog {
-    pub fn new(settings: Settings) -> DeliveryLog {
-        DeliveryLog::with_cap(settings, DEFAULT_CAP)
+    /// A log writing under `dir` (created with `delivered/` and `processing-failed/`).
+    pub fn create(settings: Settings, dir: &Path) -> std::io::Result<DeliveryLog> {
+        DeliveryLog::with_cap(settings, dir, DEFAULT_CAP)
     }
 
-    pub fn with_cap(settings: Settings, cap: u64) -> DeliveryLog {
-        DeliveryLog {
+    pub fn with_cap(settings: Settings, dir: &Path, cap: u64) -> std::io::Result<DeliveryLog> {
+        std::fs::create_dir_all(dir.join(DELIVERED))?;
+        std::fs::create_dir_all(dir.join(PROCESSING_FAILED))?;
+        Ok(DeliveryLog {
             settings,
             cap,
+            dir: dir.to_path_buf(),
             full: AtomicBool::new(false),
             state: Mutex::new(State::default()),
-        }
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -73,7 +87,8 @@ impl DeliveryLog {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One judged invocation. Settling runs outside the lock, so load workers do not queue on it.
+    /// One judged invocation. Settling runs outside the lock, so load workers do not queue on it;
+    /// a batch is written whole or not at all.
     pub fn observe(&self, event: &[u8], inv: &Invocation, verdict: &Verdict) {
         if self.full.load(Ordering::Relaxed) {
             self.state().skipped_batches += 1;
@@ -94,77 +109,89 @@ impl DeliveryLog {
             state.skipped_batches += 1;
             return;
         }
+        let n = state.section.batches + 1;
+        if let Err(e) = self.write(n, &s, &mut state) {
+            self.full.store(true, Ordering::Relaxed);
+            state.write_error = Some(e.to_string());
+            return;
+        }
         state.bytes += size;
-        state.batches += 1;
-        let n = state.batches;
-        state.kept.push((n, s));
+        state.section.batches = n;
     }
 
-    /// Write `delivered/`, `processing-failed/` and `dropped.json` under `dir` and describe them.
-    pub fn finish(&self, dir: &Path) -> std::io::Result<DeliverySection> {
-        let state = self.state();
-        let delivered = dir.join("delivered");
-        let failed_dir = dir.join("processing-failed");
-        std::fs::create_dir_all(&delivered)?;
-        std::fs::create_dir_all(&failed_dir)?;
-        let mut section = DeliverySection {
-            delivered_dir: "delivered/".into(),
-            processing_failed_dir: "processing-failed/".into(),
-            dropped_file: "dropped.json".into(),
-            s3_prefix: self.settings.s3_prefix.as_ref().map(|p| p.as_str().into()),
-            batches: state.batches,
-            cap_bytes: self.cap,
-            truncated: state.skipped_batches > 0,
-            ..DeliverySection::default()
-        };
-        let mut dropped = Vec::new();
-        let mut codes: BTreeMap<String, u64> = BTreeMap::new();
-        let mut prefixes = std::collections::BTreeSet::new();
-        for (n, s) in &state.kept {
-            let name = format!("batch-{n:06}");
-            for (prefix, bytes) in &s.objects {
-                let path = delivered.join(object_path(&format!("{prefix}{name}")));
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::write(&path, bytes)?;
-                section.objects += 1;
-                section.delivered_bytes += bytes.len() as u64;
-                prefixes.insert(prefix.clone());
+    /// Batch `n`'s files, and its counts.
+    fn write(&self, n: u64, s: &Settlement, state: &mut State) -> std::io::Result<()> {
+        let name = format!("batch-{n:06}");
+        for (prefix, bytes) in &s.objects {
+            let path = self
+                .dir
+                .join(DELIVERED)
+                .join(object_path(&format!("{prefix}{name}")));
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
             }
-            section.delivered_records += s.ok_records;
-            section.undelimited_records += s.undelimited;
-            if !s.failed.is_empty() {
-                let mut lines = Vec::new();
-                for f in &s.failed {
-                    serde_json::to_writer(&mut lines, f)?;
-                    lines.push(b'\n');
-                    *codes.entry(f.error_code.clone()).or_default() += 1;
-                }
-                std::fs::write(failed_dir.join(&name), lines)?;
-                section.failed_records += s.failed.len() as u64;
-            }
-            if s.batch_failure.is_some() {
-                section.failed_batches += 1;
-            }
-            for id in &s.dropped {
-                dropped.push(serde_json::json!({"batch": n, "recordId": id}));
-            }
+            std::fs::write(&path, bytes)?;
         }
-        section.dropped_records = dropped.len() as u64;
+        if !s.failed.is_empty() {
+            let mut lines = Vec::new();
+            for f in &s.failed {
+                serde_json::to_writer(&mut lines, f)?;
+                lines.push(b'\n');
+            }
+            std::fs::write(self.dir.join(PROCESSING_FAILED).join(&name), lines)?;
+        }
+        let section = &mut state.section;
+        for (prefix, bytes) in &s.objects {
+            section.objects += 1;
+            section.delivered_bytes += bytes.len() as u64;
+            state.prefixes.insert(prefix.clone());
+        }
+        section.delivered_records += s.ok_records;
+        section.undelimited_records += s.undelimited;
+        section.failed_records += s.failed.len() as u64;
+        for f in &s.failed {
+            *section.error_codes.entry(f.error_code.clone()).or_default() += 1;
+        }
+        if s.batch_failure.is_some() {
+            section.failed_batches += 1;
+        }
+        state
+            .dropped
+            .extend(s.dropped.iter().map(|id| (n, id.clone())));
+        Ok(())
+    }
+
+    /// Write `dropped.json` and describe what was written (paths relative to the log's dir).
+    pub fn finish(&self) -> std::io::Result<DeliverySection> {
+        let state = self.state();
         // A JSON array, one entry per line: ids can hold any character, even a newline.
-        let lines = dropped
+        let lines = state
+            .dropped
             .iter()
-            .map(serde_json::to_string)
+            .map(|(n, id)| serde_json::to_string(&serde_json::json!({"batch": n, "recordId": id})))
             .collect::<Result<Vec<_>, _>>()?;
         let text = if lines.is_empty() {
             "[]\n".to_string()
         } else {
             format!("[\n{}\n]\n", lines.join(",\n"))
         };
-        std::fs::write(dir.join("dropped.json"), text)?;
-        section.error_codes = codes;
-        section.prefixes = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
+        std::fs::write(self.dir.join(DROPPED), text)?;
+        let mut section = DeliverySection {
+            delivered_dir: format!("{DELIVERED}/"),
+            processing_failed_dir: format!("{PROCESSING_FAILED}/"),
+            dropped_file: DROPPED.into(),
+            s3_prefix: self.settings.s3_prefix.as_ref().map(|p| p.as_str().into()),
+            cap_bytes: self.cap,
+            truncated: state.skipped_batches > 0 || state.write_error.is_some(),
+            dropped_records: state.dropped.len() as u64,
+            prefixes: state
+                .prefixes
+                .iter()
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .collect(),
+            ..state.section.clone()
+        };
         section.notes = self.notes(&state, &section);
         Ok(section)
     }
@@ -190,6 +217,12 @@ impl DeliveryLog {
                 "delivery output stopped at the {} MiB cap: {} later batches are not in delivered/ or processing-failed/",
                 self.cap / (1024 * 1024),
                 state.skipped_batches
+            ));
+        }
+        if let Some(e) = &state.write_error {
+            notes.push(format!(
+                "delivery output stopped: a file could not be written under {}: {e}",
+                self.dir.display()
             ));
         }
         if state.unreadable > 0 {
@@ -222,6 +255,52 @@ fn object_path(key: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_keeps_whole_batches_and_says_how_many_were_left_out() {
+        use crate::contract::{self, CheckSet};
+        use firehose_generators::wire::EventView;
+        let event = br#"{"region":"eu-west-1","records":[{"recordId":"a","approximateArrivalTimestamp":1,"data":"YWFhYQ=="}]}"#;
+        let inv = Invocation::answered(
+            Some(200),
+            bytes::Bytes::from_static(
+                br#"{"records":[{"recordId":"a","result":"Ok","data":"YWFhYQ=="}]}"#,
+            ),
+            std::time::Duration::ZERO,
+        );
+        let verdict = contract::check(
+            &EventView::parse(event).unwrap(),
+            &inv,
+            &CheckSet::default(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        // Room for two 4-byte batches, not three.
+        let log = DeliveryLog::with_cap(Settings::default(), dir.path(), 10).unwrap();
+        for _ in 0..4 {
+            log.observe(event, &inv, &verdict);
+        }
+        let section = log.finish().unwrap();
+        assert_eq!((section.batches, section.delivered_bytes), (2, 8));
+        assert!(section.truncated);
+        assert!(
+            section.notes.iter().any(|n| n.contains("2 later batches")),
+            "{:?}",
+            section.notes
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("delivered/batch-000002")).unwrap(),
+            b"aaaa"
+        );
+        assert!(!dir.path().join("delivered/batch-000003").exists());
+        assert_eq!(
+            section
+                .notes
+                .iter()
+                .filter(|n| n.contains("newline"))
+                .count(),
+            1
+        );
+    }
 
     #[test]
     fn object_paths_stay_inside() {
