@@ -46,7 +46,8 @@ pub struct CheckArgs {
     /// Skip the boundary phase (one record, empty record, maximal record, near-6 MB batch, …).
     #[arg(long)]
     pub no_boundary: bool,
-    /// Replay real event files from DIR (e.g. shared/fixtures/real-events) before the random cases.
+    /// Replay real event files from DIR (e.g. fixtures/real-events in this repository) before the
+    /// random cases.
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
     /// Send corpus files verbatim, quirks and all, instead of normalising them.
@@ -62,9 +63,12 @@ pub struct CheckArgs {
     /// Neither replay nor save regressions.
     #[arg(long)]
     pub no_regressions: bool,
-    /// Write report.json, junit.xml, summary.md and cases/ here.
+    /// Write report.json, junit.xml, summary.md, cases/, and what Firehose would deliver
+    /// (delivered/, processing-failed/, dropped.json) here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub delivery: super::delivery::DeliveryArgs,
 }
 
 impl CheckArgs {
@@ -73,8 +77,9 @@ impl CheckArgs {
         let seed = self.seed.unwrap_or_else(random_seed);
         let mut plan = CheckPlan::new(generator, seed, self.cases);
         plan.checks = super::parse_checks(&self.checks)?;
-        let (_, _, timeout) = self.target.parse()?;
+        let (spec, _, timeout) = self.target.parse()?;
         plan.timeout = timeout;
+        plan.delivery = self.delivery.log(self.report_dir.as_deref(), &spec)?;
         plan.deadline = self
             .deadline
             .as_deref()
@@ -201,7 +206,10 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
             ));
         }
     };
-    let report = report::check_report(&outcome, &plan, started);
+    let mut report = report::check_report(&outcome, &plan, started);
+    if let (Some(log), Some(dir)) = (&plan.delivery, &args.report_dir) {
+        super::delivery::finish(log, dir, &mut report);
+    }
     reporter.finish();
     super::write_report(&report, &args.report_dir)?;
     if let Some(e) = &outcome.unreachable {
@@ -221,5 +229,8 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         return Err(CliError::usage(e));
     }
     reporter.summary(&report, args.report_dir.as_deref());
+    if let (Some(section), Some(dir)) = (&report.delivery, &args.report_dir) {
+        println!("{}", super::delivery::summary_line(section, dir));
+    }
     Ok(report.exit_code)
 }

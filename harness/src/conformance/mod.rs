@@ -85,6 +85,8 @@ pub struct CheckPlan {
     pub corpus: Vec<CorpusCase>,
     /// Facts about the inputs the report should state (e.g. that corpus quirks were normalised).
     pub notes: Vec<String>,
+    /// Told every judged invocation, to work out what Firehose would deliver.
+    pub delivery: Option<std::sync::Arc<crate::delivery::DeliveryLog>>,
 }
 
 impl CheckPlan {
@@ -105,6 +107,7 @@ impl CheckPlan {
             cases_dir: None,
             corpus: Vec::new(),
             notes: Vec::new(),
+            delivery: None,
         }
     }
 }

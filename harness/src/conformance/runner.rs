@@ -471,6 +471,9 @@ impl Runner<'_> {
         inv: Invocation,
         verdict: Verdict,
     ) -> Result<(), Stop> {
+        if let Some(delivery) = &self.plan.delivery {
+            delivery.observe(&input.bytes, &inv, &verdict);
+        }
         let _ = self
             .out
             .latency
