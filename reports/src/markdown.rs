@@ -119,7 +119,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 "- `{}` ({}): {} — {}{}",
                 f.check,
                 f.code,
-                f.message,
+                crate::text::visible(&f.message),
                 f.tally(),
                 f.case
                     .as_ref()
@@ -143,7 +143,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         }
     }
     for note in &report.notes {
-        writeln!(out, "\n> {note}")?;
+        writeln!(out, "\n> {}", crate::text::visible(note))?;
     }
     Ok(())
 }
