@@ -1,12 +1,13 @@
 //! An embedded Lambda Runtime API: real function processes, run the way Lambda runs them.
 //!
 //! ```text
-//! Emulator::invoke(event) ──► pool (≤ N instances, FIFO queue beyond) ──► Instance
+//! Emulator::invoke(event) ──► pool (≤ N instances; FIFO queue or 429 beyond) ──► Instance
 //!                                                                         │  its own 127.0.0.1:port
 //!   Invocation ◄── reply slot ◄── /response | /error | /init/error | exit ◄┘  GET /next ← the runtime
 //! ```
 //!
-//! - [`pool`] — [`Emulator`]: on-demand instances, cold starts, timeouts, crashes; [`PoolStats`].
+//! - [`pool`] — [`Emulator`]: on-demand instances, cold starts, timeouts, crashes, the queue (or
+//!   throttle) beyond `--instances`, queue wait; [`PoolStats`].
 //! - [`instance`] — one process plus the Runtime API endpoint only it polls, and its exit watcher.
 //! - [`queue`] — one instance's protocol state: inbox, event in flight, reply slot; 400/403 rules.
 //! - [`routes`] — the route tables (Runtime API, Invoke API) and every protocol header.
@@ -46,4 +47,4 @@ pub mod routes;
 pub use error::{EmulatorError, RuntimeApiError};
 pub use front::Front;
 pub use function::{CommandLine, FunctionSpec};
-pub use pool::{Emulator, EmulatorConfig, PoolStats};
+pub use pool::{Emulator, EmulatorConfig, PoolOptions, PoolStats, QueuePolicy};
