@@ -825,6 +825,184 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_policy_runs_queues_or_throttles() {
+        let queue = QueuePolicy::default();
+        assert_eq!(queue.admit(true, 0), Admit::Run);
+        assert_eq!(queue.admit(false, 10_000), Admit::Wait, "unbounded");
+        let bounded = QueuePolicy {
+            throttle: false,
+            max_queue: Some(2),
+        };
+        assert_eq!(bounded.admit(false, 1), Admit::Wait);
+        assert_eq!(bounded.admit(false, 2), Admit::Throttle);
+        let throttle = QueuePolicy {
+            throttle: true,
+            max_queue: None,
+        };
+        assert_eq!(throttle.admit(true, 0), Admit::Run);
+        assert_eq!(throttle.admit(false, 0), Admit::Throttle);
+    }
+
+    /// Two callers behind one busy instance: each waits its turn, in order, and its wait is
+    /// measured — however long it is, it is queue wait, not a timeout.
+    #[tokio::test(start_paused = true)]
+    async fn queued_invocations_wait_in_order_and_measure_their_wait() {
+        let gate = std::sync::Arc::new(Gate::new(1, QueuePolicy::default()));
+        let Entry::Admitted { permit, queue_wait } = gate.enter().await else {
+            panic!("a free instance")
+        };
+        assert_eq!(queue_wait, Duration::ZERO);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for caller in 0..2 {
+            let (gate, tx) = (gate.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Entry::Admitted { permit, queue_wait } = gate.enter().await {
+                    tx.send((caller, queue_wait)).unwrap();
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    drop(permit);
+                }
+            });
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(gate.waiting(), 2);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(permit);
+        assert_eq!(rx.recv().await, Some((0, Duration::from_secs(5))));
+        assert_eq!(rx.recv().await, Some((1, Duration::from_secs(8))));
+        assert_eq!(gate.waiting(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_or_throttle_mode_refuses_at_once() {
+        let bounded = QueuePolicy {
+            throttle: false,
+            max_queue: Some(1),
+        };
+        let gate = std::sync::Arc::new(Gate::new(1, bounded));
+        let Entry::Admitted { permit, .. } = gate.enter().await else {
+            panic!("a free instance")
+        };
+        let queued = tokio::spawn({
+            let gate = gate.clone();
+            async move { matches!(gate.enter().await, Entry::Admitted { .. }) }
+        });
+        tokio::task::yield_now().await;
+        assert!(matches!(gate.enter().await, Entry::Throttled), "queue full");
+        drop(permit);
+        assert!(queued.await.unwrap(), "the queued one still runs");
+
+        let throttle = Gate::new(
+            1,
+            QueuePolicy {
+                throttle: true,
+                max_queue: None,
+            },
+        );
+        let Entry::Admitted { permit: _held, .. } = throttle.enter().await else {
+            panic!("a free instance")
+        };
+        assert!(matches!(throttle.enter().await, Entry::Throttled));
+        assert_eq!(throttle.waiting(), 0, "a throttled call is not left counted");
+    }
+
+    fn answer() -> Finished {
+        Finished {
+            reply: Reply::Response {
+                body: Bytes::from_static(b"{}"),
+                size: 2,
+                truncated: false,
+            },
+            ran: None,
+        }
+    }
+
+    /// A slow cold start (3 s of init) then a 0.9 s function, with a 1 s timeout: the function
+    /// is within its time, because its clock starts at delivery.
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_runs_from_delivery_not_from_the_call() {
+        let (told, delivered) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            told.send(tokio::time::Instant::now()).unwrap();
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            let _ = tx.send(answer());
+        });
+        let waited = wait_for_answer(
+            delivered,
+            rx,
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(matches!(waited, Waited::Finished(Some(_))), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overrun_after_delivery_is_a_timeout_and_a_slow_init_is_not_taken() {
+        let (told, delivered) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            told.send(tokio::time::Instant::now()).unwrap();
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let _ = tx.send(answer());
+        });
+        let waited = wait_for_answer(
+            delivered,
+            rx,
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(matches!(waited, Waited::TimedOut), "{waited:?}");
+
+        // Never delivered within the init budget: not the function's timeout, the init's.
+        let (_told, delivered) = oneshot::channel();
+        let (_tx, rx) = oneshot::channel();
+        let started = tokio::time::Instant::now();
+        let waited = wait_for_answer(
+            delivered,
+            rx,
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(matches!(waited, Waited::NotTaken), "{waited:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_death_before_delivery_is_reported_not_waited_out() {
+        let (told, delivered) = oneshot::channel::<tokio::time::Instant>();
+        let (tx, rx) = oneshot::channel();
+        drop(told);
+        tx.send(Finished {
+            reply: Reply::Exited {
+                status: "exit status 1".into(),
+            },
+            ran: None,
+        })
+        .unwrap();
+        let waited = wait_for_answer(
+            delivered,
+            rx,
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(
+            matches!(
+                waited,
+                Waited::Finished(Some(Finished {
+                    reply: Reply::Exited { .. },
+                    ..
+                }))
+            ),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
     fn init_durations_are_summed() {
         let mut p = PoolState::new(2);
         p.initialised(Duration::from_millis(100));
