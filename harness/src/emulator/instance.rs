@@ -99,7 +99,10 @@ impl Shared {
                     });
                 }
                 Next::Reject(e) => {
-                    return Err(self.broke(e, "asked for another event (GET /next) before answering the one it had"));
+                    return Err(self.broke(
+                        e,
+                        "asked for another event (GET /next) before answering the one it had",
+                    ));
                 }
                 Next::Wait => {}
             }
@@ -116,7 +119,11 @@ impl Shared {
     /// Returns `error` for the HTTP answer.
     pub fn broke(&self, error: RuntimeApiError, what: &str) -> RuntimeApiError {
         let open = self.slot().broke();
-        let failure = EmulatorError::Protocol(format!("{what}: {} {}", error.status().as_u16(), error.error_type()));
+        let failure = EmulatorError::Protocol(format!(
+            "{what}: {} {}",
+            error.status().as_u16(),
+            error.error_type()
+        ));
         self.ready.send_if_modified(|r| match r {
             Readiness::Starting => {
                 *r = Readiness::Failed(failure.clone());
@@ -161,8 +168,12 @@ impl Shared {
     /// `POST /init/error`.
     pub fn init_error(&self, reply: Reply) -> Result<(), RuntimeApiError> {
         let waiting = self.slot().init_error();
-        let waiting = waiting
-            .map_err(|e| self.broke(e, "reported an init error (POST /init/error) after its init"))?;
+        let waiting = waiting.map_err(|e| {
+            self.broke(
+                e,
+                "reported an init error (POST /init/error) after its init",
+            )
+        })?;
         if let Reply::InitError(report) = &reply {
             // One line for the command's error; the whole report is in the function's log.
             let first_line = report

@@ -565,9 +565,13 @@ impl Emulator {
                 instance.kill();
                 let limit = self.config.init_limit.as_secs_f64();
                 let message = if cold {
-                    format!("RequestId: {request_id} Error: the function did not finish its init within {limit:.2} seconds (--init-timeout)")
+                    format!(
+                        "RequestId: {request_id} Error: the function did not finish its init within {limit:.2} seconds (--init-timeout)"
+                    )
                 } else {
-                    format!("RequestId: {request_id} Error: the runtime did not ask for the event (GET /next) within {limit:.2} seconds")
+                    format!(
+                        "RequestId: {request_id} Error: the runtime did not ask for the event (GET /next) within {limit:.2} seconds"
+                    )
                 };
                 let mut inv = Invocation::answered(
                     None,
@@ -578,7 +582,12 @@ impl Emulator {
                     kind: "Sandbox.Timedout".into(),
                     message: Some(message.clone()),
                 });
-                let note = cold.then(|| format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout", limit * 1000.0));
+                let note = cold.then(|| {
+                    format!(
+                        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+                        limit * 1000.0
+                    )
+                });
                 inv.logs = Some(instance.finish_log(&request_id, note.as_deref(), None, None));
                 self.retire(&instance, Retire::Timeout);
                 return Ok(inv);
@@ -902,7 +911,11 @@ mod tests {
             panic!("a free instance")
         };
         assert!(matches!(throttle.enter().await, Entry::Throttled));
-        assert_eq!(throttle.waiting(), 0, "a throttled call is not left counted");
+        assert_eq!(
+            throttle.waiting(),
+            0,
+            "a throttled call is not left counted"
+        );
     }
 
     fn answer() -> Finished {

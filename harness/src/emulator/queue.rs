@@ -262,7 +262,10 @@ impl Slot {
     }
 
     pub fn is_dead(&self) -> bool {
-        matches!(self.phase, Phase::Exited | Phase::InitFailed | Phase::Broken)
+        matches!(
+            self.phase,
+            Phase::Exited | Phase::InitFailed | Phase::Broken
+        )
     }
 }
 

@@ -370,7 +370,10 @@ mod tests {
         st.record(&queued);
         assert_eq!(st.queue_wait.len(), 1);
         assert!(st.queue_wait.max() >= 299_000);
-        assert!(st.response_time.max() >= 300_000, "queue wait is response time too");
+        assert!(
+            st.response_time.max() >= 300_000,
+            "queue wait is response time too"
+        );
     }
 
     #[test]

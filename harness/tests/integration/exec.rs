@@ -403,3 +403,121 @@ async fn the_runtime_api_answers_protocol_mistakes_with_the_real_status_codes() 
     assert_eq!(fourth["too_large"], 413);
     target.shutdown().await;
 }
+
+/// Issue 9, bug 2: a 0.3 s function sent 5 invocations a second on one instance queues. The wait
+/// for the instance is queue wait — its own histogram — never a timeout, and never a reason to
+/// kill the instance: one cold start, no `within_timeout`, a pass.
+#[test]
+fn issue_9_queue_wait_under_load_is_not_function_time() {
+    let dir = temp_dir();
+    let target = awslambdaric_target("handlers.sleeps");
+    let env = pythonpath(&python_fixtures());
+    let out = run_in(
+        dir.path(),
+        &[
+            "load",
+            "--target",
+            &target,
+            "--env",
+            &env,
+            "--instances",
+            "1",
+            "--timeout",
+            "1s",
+            "--rate",
+            "5",
+            "--duration",
+            "6s",
+            "--records",
+            "1..5",
+            "--record-size",
+            "0..1KiB",
+            "--seed",
+            "3",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R"));
+    let load = &report["load"];
+    assert_eq!(load["invocations"], 30, "{load}");
+    assert_eq!(load["throttles"], 0);
+    let queue = &load["latency"]["queue_wait"];
+    assert_eq!(queue["count"], 30, "every invocation's wait is recorded");
+    // The function alone takes 0.3 s per call and calls come every 0.2 s: they had to queue.
+    assert!(queue["max"].as_u64().unwrap() > 300_000, "{queue}");
+    let within = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "within_timeout")
+        .unwrap();
+    assert_eq!(within["violations"], 0, "{report}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("instances: 1 cold start "), "{notes}");
+    assert!(!notes.contains("killed after a timeout"), "{notes}");
+    let summary = std::fs::read_to_string(dir.path().join("R/summary.md")).unwrap();
+    assert!(summary.contains("queue wait"), "{summary}");
+}
+
+/// Issue 9, bug 3: a response over 6 MB is answered 413 and the runtime is retired with it, so the
+/// batch that was too large fails `response_within_limit` — and the next batch runs on a fresh
+/// instance instead of meeting the dying one (`Runtime.ExitError`, flaky, a meaningless minimal
+/// case).
+#[test]
+fn issue_9_an_oversized_response_fails_its_own_batch_only() {
+    let (report, out, dir) = check_python(
+        "handlers.inflates",
+        &[
+            "--cases",
+            "10",
+            "--payload",
+            "text",
+            "--compression",
+            "none",
+            "--records",
+            "1..40",
+            "--record-size",
+            "20KiB..60KiB",
+            "--no-boundary",
+            "--no-regressions",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(
+        failing_checks(&report),
+        ["response_within_limit"],
+        "{report}"
+    );
+    let text = report.to_string();
+    assert!(!text.contains("Runtime.ExitError"), "{report}");
+    assert!(!text.contains("invocation_succeeded\",\"code"), "{report}");
+    let failure = &report["failures"][0];
+    assert_eq!(failure["flaky"], false, "{failure}");
+    let random = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "random")
+        .unwrap();
+    let (run, failed) = (
+        random["run"].as_u64().unwrap(),
+        random["failed"].as_u64().unwrap(),
+    );
+    assert!(
+        failed > 0 && failed < run,
+        "small batches pass, big ones fail: {random}"
+    );
+    let logs = std::fs::read_to_string(
+        dir.path()
+            .join("R/cases")
+            .join(failure["case"].as_str().unwrap())
+            .join("logs.txt"),
+    )
+    .unwrap();
+    assert!(
+        logs.contains("exceeded maximum allowed payload size"),
+        "{logs}"
+    );
+}
