@@ -348,20 +348,23 @@ fn a_missing_binary_is_exit_4_with_one_clear_line() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
 
+/// An event whose invocationId tells the protocol probe which mistake to make.
+fn probe_event(mode: &str) -> Bytes {
+    let mut e: serde_json::Value = serde_json::from_slice(&event(1)).unwrap();
+    e["invocationId"] = json!(mode);
+    Bytes::from(e.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_runtime_api_answers_protocol_mistakes_with_the_real_status_codes() {
+async fn the_runtime_api_answers_protocol_mistakes_and_retires_the_runtime_that_made_them() {
     let probe = python_fixtures().join("protocol_probe.py");
     let spec = TargetSpec::parse(&format!("exec:python3 {}", probe.display())).unwrap();
     let target = targets::build(&spec, &TargetOptions::default()).unwrap();
     target.start().await.expect("the probe starts");
-    let answer = |inv: firehose_harness::invocation::Invocation| -> serde_json::Value {
-        assert!(inv.function_error.is_none(), "{:?}", inv.logs);
-        serde_json::from_slice(&inv.body).unwrap()
-    };
     let limit = Duration::from_secs(20);
-    let first = answer(target.invoke(event(1), limit).await.unwrap());
-    assert_eq!(first["response_before_next"], 403);
-    assert_eq!(first["wrong_id"], 400);
+    let inv = target.invoke(probe_event("headers"), limit).await.unwrap();
+    assert!(inv.function_error.is_none(), "{:?}", inv.logs);
+    let first: serde_json::Value = serde_json::from_slice(&inv.body).unwrap();
     let h = &first["next_headers"];
     assert_eq!(h["content-type"], "application/json");
     assert!(
@@ -387,21 +390,57 @@ async fn the_runtime_api_answers_protocol_mistakes_with_the_real_status_codes() 
         deadline > now && deadline <= now + 20_000,
         "{deadline} vs {now}"
     );
-    let second = answer(target.invoke(event(1), limit).await.unwrap());
-    assert_eq!(second["answered_twice"], 400);
-    assert_eq!(second["init_error_after_init"], 403);
-    // Over the limit: the runtime gets 413, the harness keeps the body to measure it.
-    let third = target.invoke(event(1), limit).await.unwrap();
-    assert!(third.body.len() > 6 * 1024 * 1024 + 100);
+
+    // Each mistake fails the invocation the runtime held, with the status the real Runtime API
+    // answers, and the next invocation runs on a fresh instance (a cold start).
+    for (mode, status) in [
+        ("wrong_id", "400 InvalidRequestID"),
+        ("next_while_busy", "403 InvalidStateTransition"),
+        ("init_error_after_init", "403 InvalidStateTransition"),
+    ] {
+        let inv = target.invoke(probe_event(mode), limit).await.unwrap();
+        let Outcome::Broken(reason) = &inv.outcome else {
+            panic!("{mode}: {:?} {:?}", inv.outcome, inv.logs)
+        };
+        assert!(
+            reason.contains("broke the Runtime API protocol"),
+            "{reason}"
+        );
+        assert!(reason.contains(status), "{mode}: {reason}");
+        let next = target.invoke(probe_event("fine"), limit).await.unwrap();
+        assert!(next.init_duration.is_some(), "{mode}: a fresh instance");
+        assert_eq!(next.outcome, Outcome::Answered);
+    }
+    // Over the limit: the runtime gets 413, the harness keeps the body to measure it, and the
+    // next event does not go to the runtime that was refused.
+    let inv = target
+        .invoke(probe_event("too_large"), limit)
+        .await
+        .unwrap();
+    assert!(inv.body.len() > 6 * 1024 * 1024 + 100);
+    assert!(inv.function_error.is_none());
     assert!(
-        third
-            .logs
+        inv.logs
             .unwrap()
             .contains("exceeded maximum allowed payload size")
     );
-    let fourth = answer(target.invoke(event(1), limit).await.unwrap());
-    assert_eq!(fourth["too_large"], 413);
+    let next = target.invoke(probe_event("fine"), limit).await.unwrap();
+    assert!(next.init_duration.is_some(), "413: a fresh instance");
+    let stats = target.pool_stats().unwrap();
+    assert_eq!((stats.rejected, stats.crashes), (4, 0), "{stats:?}");
     target.shutdown().await;
+
+    // A runtime that answers before asking for an event fails its start, with the reason.
+    let mut options = TargetOptions::default();
+    options.env.push(("PROBE_EARLY".into(), "1".into()));
+    let target = targets::build(&spec, &options).unwrap();
+    let err = target
+        .start()
+        .await
+        .expect_err("a broken start")
+        .to_string();
+    assert!(err.contains("broke the Runtime API protocol"), "{err}");
+    assert!(err.contains("403 InvalidStateTransition"), "{err}");
 }
 
 /// Issue 9, bug 2: a 0.3 s function sent 5 invocations a second on one instance queues. The wait
