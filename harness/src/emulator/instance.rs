@@ -384,6 +384,12 @@ impl Instance {
         std::mem::take(&mut state.log).render()
     }
 
+    /// What the function wrote during this invocation so far (capped head and tail), left in
+    /// place for its log.
+    pub fn log_so_far(&self) -> String {
+        self.shared.capture.drain().log.render()
+    }
+
     /// The last bytes the function wrote to stderr (after reading what is left in the pipe).
     pub fn stderr_tail(&self) -> String {
         self.shared.capture.drain().stderr_tail()

@@ -14,6 +14,7 @@
 //! - [`handlers`] — thin HTTP handlers; [`front`] — the Invoke API `emulate` serves.
 //! - [`function`] — the command line and the environment a runtime expects.
 //! - [`process`] — process groups, exit descriptions, peak memory; [`logs`] — per-invocation logs.
+//! - [`exception`] — the one line that names a function error or crash, per runtime.
 //! - [`error`] — protocol errors (with the Runtime API's statuses) and start failures (with hints).
 //!
 //! Used by the `exec:` target (`targets/exec.rs`) and the `emulate` command.
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod error;
+pub mod exception;
 pub mod front;
 pub mod function;
 mod handlers;

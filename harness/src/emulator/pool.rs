@@ -26,6 +26,7 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError, oneshot};
 
 use super::error::EmulatorError;
+use super::exception;
 use super::function::FunctionSpec;
 use super::ids;
 use super::instance::Instance;
@@ -688,12 +689,17 @@ fn timed_out(start: Instant, timeout: Duration, request_id: Option<&str>) -> Inv
     inv
 }
 
-/// An invocation that ended in the error a runtime reported.
-fn function_error(report: ErrorReport, elapsed: Duration) -> Invocation {
+/// An invocation that ended in the error a runtime reported: `errorType` as the kind, and as the
+/// message the line that names the exception (see [`exception`]), so violations and reports lead
+/// with it; the whole post stays the body.
+fn function_error(report: ErrorReport, elapsed: Duration, instance: &Instance) -> Invocation {
+    let line = exception::from_report(&report.error_type, report.message.as_deref(), || {
+        instance.log_so_far()
+    });
     let mut inv = Invocation::answered(None, report.body, elapsed);
     inv.function_error = Some(FunctionError {
         kind: report.error_type,
-        message: report.message,
+        message: Some(line),
     });
     inv
 }
@@ -738,14 +744,14 @@ fn conclude(
                 Some(note),
             )
         }
-        Reply::Error(report) => (function_error(report, elapsed), None, None),
+        Reply::Error(report) => (function_error(report, elapsed, instance), None, None),
         Reply::InitError(report) => {
             let note = format!(
                 "INIT_REPORT Status: error\tError Type: {}",
                 report.error_type
             );
             (
-                function_error(report, elapsed),
+                function_error(report, elapsed, instance),
                 Some(Retire::Crash),
                 Some(note),
             )
@@ -759,10 +765,12 @@ fn conclude(
                 format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
             let tail = instance.stderr_tail();
             let tail = tail.trim_end();
-            let full = if tail.is_empty() {
-                message.clone()
-            } else {
-                format!("{message}\nstderr (last lines):\n{tail}")
+            // The line that names the crash first (violations clip long messages), then the rest.
+            let full = match exception::from_output(&instance.log_so_far(), tail) {
+                None => format!("Runtime exited with error: {status}"),
+                Some(line) => format!(
+                    "Runtime exited with error: {status}: {line}\nstderr (last lines):\n{tail}"
+                ),
             };
             let mut inv =
                 Invocation::answered(None, error_body("Runtime.ExitError", &message), elapsed);

@@ -10,7 +10,9 @@ use firehose_harness::invocation::Outcome;
 use firehose_harness::targets::{self, Target, TargetOptions, TargetSpec};
 use serde_json::json;
 
-use crate::runtimes::{Barrier, awslambdaric_target, python_example, python_fixtures, rust_target};
+use crate::runtimes::{
+    Barrier, awslambdaric_target, python_example, python_fixtures, rust_panics_target, rust_target,
+};
 use crate::support::{check_in, describe, failing_checks, read_report, run_in, temp_dir};
 
 /// Small batches keep the Python runs quick; the generators' own tests cover sizes.
@@ -558,5 +560,44 @@ fn issue_9_an_oversized_response_fails_its_own_batch_only() {
     assert!(
         logs.contains("exceeded maximum allowed payload size"),
         "{logs}"
+    );
+}
+
+/// Issue 9, point 10: the failure message names the exception by its line — Python's
+/// `ValueError: bad record 17`, a Rust panic's `panicked at FILE:LINE:COL: bad record 17` — in
+/// report.json and the HTML report, not a type name or the top of a traceback.
+#[test]
+fn issue_9_the_failure_message_names_the_exception_line() {
+    let mut args = vec!["--cases", "3", "--no-shrink"];
+    args.extend_from_slice(NARROW);
+    let (report, out, dir) = check_python("handlers.bad_record", &args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let message = report["failures"][0]["message"].as_str().unwrap();
+    assert!(message.contains("ValueError: bad record 17"), "{message}");
+    let html = std::fs::read_to_string(dir.path().join("R/report.html")).unwrap();
+    assert!(
+        html.contains("ValueError: bad record 17"),
+        "the HTML report names it too"
+    );
+
+    let dir = temp_dir();
+    let target = rust_panics_target();
+    let mut args = vec!["check", "--target", &target, "--cases", "3", "--no-shrink"];
+    args.extend_from_slice(NARROW);
+    let (report, out) = crate::support::check_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(failing_checks(&report), ["invocation_succeeded"]);
+    let message = report["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("panicked at ")
+            && message.contains("/panics.rs:")
+            && message.contains(": bad record 17"),
+        "{message}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("bad record 17")
+            || String::from_utf8_lossy(&out.stderr).contains("bad record 17"),
+        "the terminal names it: {}",
+        describe(&out)
     );
 }
