@@ -937,44 +937,37 @@ mod tests {
         }
     }
 
-    /// A slow cold start (3 s of init) then a 0.9 s function, with a 1 s timeout: the function
-    /// is within its time, because its clock starts at delivery.
-    #[tokio::test(start_paused = true)]
-    async fn the_timeout_runs_from_delivery_not_from_the_call() {
+    /// An instance that takes the event after `init` and answers `ran` later, waited for with a
+    /// 10 s init budget and a 1 s timeout.
+    async fn wait_for(init: Duration, ran: Duration) -> Waited {
         let (told, delivered) = oneshot::channel();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(init).await;
             told.send(tokio::time::Instant::now()).unwrap();
-            tokio::time::sleep(Duration::from_millis(900)).await;
+            tokio::time::sleep(ran).await;
             let _ = tx.send(answer());
         });
-        let waited = wait_for_answer(
+        wait_for_answer(
             delivered,
             rx,
             Duration::from_secs(10),
             Duration::from_secs(1),
         )
-        .await;
+        .await
+    }
+
+    /// A slow cold start (3 s of init) then a 0.9 s function, with a 1 s timeout: the function
+    /// is within its time, because its clock starts at delivery.
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_runs_from_delivery_not_from_the_call() {
+        let waited = wait_for(Duration::from_secs(3), Duration::from_millis(900)).await;
         assert!(matches!(waited, Waited::Finished(Some(_))), "{waited:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_overrun_after_delivery_is_a_timeout_and_a_slow_init_is_not_taken() {
-        let (told, delivered) = oneshot::channel();
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
-            told.send(tokio::time::Instant::now()).unwrap();
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-            let _ = tx.send(answer());
-        });
-        let waited = wait_for_answer(
-            delivered,
-            rx,
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-        )
-        .await;
+        let waited = wait_for(Duration::ZERO, Duration::from_millis(1100)).await;
         assert!(matches!(waited, Waited::TimedOut), "{waited:?}");
 
         // Never delivered within the init budget: not the function's timeout, the init's.

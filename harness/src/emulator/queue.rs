@@ -213,7 +213,12 @@ impl Slot {
 
     /// The process died: every reply slot still open (with its delivery time), to be told so.
     pub fn exited(&mut self) -> Vec<(oneshot::Sender<Finished>, Option<Instant>)> {
-        let phase = std::mem::replace(&mut self.phase, Phase::Exited);
+        self.close(Phase::Exited)
+    }
+
+    /// Move to a final phase; the reply slots still open, with their delivery times.
+    fn close(&mut self, to: Phase) -> Vec<(oneshot::Sender<Finished>, Option<Instant>)> {
+        let phase = std::mem::replace(&mut self.phase, to);
         let mut open = Vec::new();
         if let Phase::Busy(f) = phase {
             open.push((f.reply, Some(f.delivered)));
@@ -229,18 +234,9 @@ impl Slot {
     /// when the instance is already dead or broken.
     pub fn broke(&mut self) -> Vec<(oneshot::Sender<Finished>, Option<Instant>)> {
         match self.phase {
-            Phase::Exited | Phase::InitFailed | Phase::Broken => return Vec::new(),
-            _ => {}
+            Phase::Exited | Phase::InitFailed | Phase::Broken => Vec::new(),
+            _ => self.close(Phase::Broken),
         }
-        let phase = std::mem::replace(&mut self.phase, Phase::Broken);
-        let mut open = Vec::new();
-        if let Phase::Busy(f) = phase {
-            open.push((f.reply, Some(f.delivered)));
-        }
-        if let Some(p) = self.inbox.take() {
-            open.push((p.reply, None));
-        }
-        open
     }
 
     /// Whether the runtime broke the protocol (rather than died).
