@@ -546,7 +546,7 @@ impl Emulator {
                 // Over the deadline: the process that overran goes, as Lambda would end it.
                 let ran = instance.ran_so_far();
                 instance.kill();
-                let mut inv = timed_out(start, timeout, Some(&request_id));
+                let mut inv = timed_out(ran, timeout, &request_id);
                 let note = format!(
                     "{request_id} Task timed out after {:.2} seconds",
                     timeout.as_secs_f64()
@@ -674,11 +674,12 @@ fn throttled(start: Instant, instances: usize, waiting: usize) -> Invocation {
     inv
 }
 
-fn timed_out(start: Instant, timeout: Duration, request_id: Option<&str>) -> Invocation {
-    let mut inv = Invocation::timed_out(start.elapsed());
-    let prefix = request_id
-        .map(|id| format!("RequestId: {id} Error: "))
-        .unwrap_or_default();
+/// An invocation the function had for its whole `timeout` (`ran`, when known) without answering.
+/// Its `elapsed` is the function's own time, which the timeout judges — not the queue wait or the
+/// cold start before it (those are `queue_wait` and `init_duration`).
+fn timed_out(ran: Option<Duration>, timeout: Duration, request_id: &str) -> Invocation {
+    let mut inv = Invocation::timed_out(ran.unwrap_or(timeout));
+    let prefix = format!("RequestId: {request_id} Error: ");
     inv.body = error_body(
         "Sandbox.Timedout",
         &format!(

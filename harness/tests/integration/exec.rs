@@ -184,6 +184,9 @@ fn a_handler_that_overruns_is_reported_within_timeout_and_the_run_goes_on() {
     assert_eq!(failing_checks(&report), ["within_timeout"]);
     // One case timed out; the others ran on a fresh instance and passed.
     assert_eq!(report["failures"][0]["count"], 1);
+    // The message names the function's own time, which the timeout judges.
+    let message = report["failures"][0]["message"].as_str().unwrap();
+    assert!(message.contains("no answer within 3.0 s"), "{message}");
     let case = report["failures"][0]["case"]
         .as_str()
         .expect("a saved case");
