@@ -212,10 +212,10 @@ pub struct TargetArgs {
 /// How an exec:/emulate function's instances start and queue (shared by `emulate`).
 #[derive(Debug, Clone, Args)]
 pub struct PoolArgs {
-    /// How long a starting exec: instance may take to initialise (Lambda's init limit), apart from --timeout.
+    /// How long a starting function instance (exec:, emulate) may take to initialise (Lambda's init limit), apart from --timeout.
     #[arg(long, default_value = "10s", value_name = "DUR")]
     pub init_timeout: String,
-    /// At most N invocations wait for a busy exec: function; more are throttled (429). Default: no bound.
+    /// At most N invocations wait for a busy function (exec:, emulate); more are throttled (429). Default: no bound.
     #[arg(long, value_name = "N")]
     pub max_queue: Option<usize>,
     /// Refuse invocations beyond --instances at once with 429 TooManyRequestsException, as Lambda does, instead of queueing.
