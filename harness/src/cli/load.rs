@@ -289,6 +289,10 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         let cancel = super::interrupt_token()?;
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
+        // Cold starts, init durations, crashes and throttles of the instances an exec: target ran.
+        if let Some(stats) = target.pool_stats() {
+            outcome.notes.push(stats.summary());
+        }
         target.shutdown().await;
         let mut report = load::report::load_report(&outcome, &plan, generator.as_ref());
         if let (Some(log), Some(dir)) = (&plan.delivery, &args.report_dir) {

@@ -213,6 +213,39 @@ pub struct TargetArgs {
     /// How many instances of an exec:/image: function may run at once (Lambda's concurrency).
     #[arg(long, value_name = "N")]
     pub instances: Option<usize>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+/// How an exec:/emulate function's instances start and queue (shared by `emulate`).
+#[derive(Debug, Clone, Args)]
+pub struct PoolArgs {
+    /// How long a starting function instance (exec:, emulate) may take to initialise (Lambda's init limit), apart from --timeout.
+    #[arg(long, default_value = "10s", value_name = "DUR")]
+    pub init_timeout: String,
+    /// At most N invocations wait for a busy function (exec:, emulate); more are throttled (429). Default: no bound.
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
+    /// Refuse invocations beyond --instances at once with 429 TooManyRequestsException, as Lambda does, instead of queueing.
+    #[arg(long)]
+    pub throttle: bool,
+}
+
+impl PoolArgs {
+    pub fn parse(&self) -> Result<crate::emulator::PoolOptions, CliError> {
+        let init_limit = values::parse_duration(&self.init_timeout)
+            .map_err(|e| CliError::usage(format!("--init-timeout: {e}")))?;
+        if init_limit.is_zero() {
+            return Err(CliError::usage("--init-timeout must be more than zero"));
+        }
+        Ok(crate::emulator::PoolOptions {
+            init_limit,
+            queue: crate::emulator::QueuePolicy {
+                throttle: self.throttle,
+                max_queue: self.max_queue,
+            },
+        })
+    }
 }
 
 impl TargetArgs {
@@ -244,6 +277,7 @@ impl TargetArgs {
             return Err(CliError::usage("--instances must be at least 1"));
         }
         options.instances = self.instances;
+        options.pool = self.pool.parse()?;
         let timeout = values::parse_duration(&self.timeout)
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))?;
         if timeout.is_zero() {
