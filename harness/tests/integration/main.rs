@@ -4,6 +4,7 @@
 mod cli_basics;
 mod emulate;
 mod exec;
+mod generator_flags;
 mod generators_zoo;
 mod hostile;
 mod load;
