@@ -104,13 +104,7 @@ fn configs() -> impl Strategy<Value = GenConfig> {
                     buffer: BufferHint::Fixed(hint),
                     ..GenConfig::default()
                 };
-                let excluded: Vec<_> = cfg
-                    .families
-                    .iter()
-                    .copied()
-                    .filter(|f| cfg.excludes(*f).is_some())
-                    .collect();
-                cfg.families.retain(|f| !excluded.contains(f));
+                cfg.keep_possible_families();
                 cfg
             },
         )

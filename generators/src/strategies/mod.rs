@@ -148,6 +148,17 @@ impl GenConfig {
         Ok(())
     }
 
+    /// Keep only the families the other settings allow: what `--payload all` means.
+    pub fn keep_possible_families(&mut self) {
+        let excluded: Vec<PayloadFamily> = self
+            .families
+            .iter()
+            .copied()
+            .filter(|f| self.excludes(*f).is_some())
+            .collect();
+        self.families.retain(|f| !excluded.contains(f));
+    }
+
     /// Why the other settings rule out `family`, naming the flags; `None` when it can be generated.
     ///
     /// A CloudWatch Logs subscription always gzips (`--payload cwl` needs gzip among the

@@ -186,13 +186,7 @@ impl GeneratorArgs {
         if values::parse_list(&self.payload).iter().any(|p| p == "all") {
             // `all` means every family the other flags allow (no gzip'd CloudWatch Logs under
             // `--compression none`); a family named outright and ruled out is an error below.
-            let excluded: Vec<PayloadFamily> = cfg
-                .families
-                .iter()
-                .copied()
-                .filter(|f| cfg.excludes(*f).is_some())
-                .collect();
-            cfg.families.retain(|f| !excluded.contains(f));
+            cfg.keep_possible_families();
         }
         cfg.validate().map_err(CliError::usage)?;
         Ok(cfg)

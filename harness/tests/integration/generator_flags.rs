@@ -118,28 +118,34 @@ fn answer(seen: &Mutex<Vec<Shape>>, fail: bool, body: &[u8]) -> Response {
 /// Firehose's bound under a 1 MB hint with default record sizes: the hint plus one record.
 const LIMIT: usize = HINT + MAX_RECORD_BYTES;
 
+/// `check --buffer-size 1MB --source SOURCE --cases 30` against `target`, which must pass.
+fn check_1mb(target: &str, source: &str, seed: &str) -> Value {
+    let dir = temp_dir();
+    let (report, out) = check_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            target,
+            "--buffer-size",
+            "1MB",
+            "--source",
+            source,
+            "--cases",
+            "30",
+            "--seed",
+            seed,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{source}: {}", describe(&out));
+    assert_eq!(report["verdict"], "pass", "{source}");
+    report
+}
+
 #[test]
 fn identity_passes_a_1mb_buffer_on_every_source_and_the_buffer_is_filled() {
     for source in ["direct-put", "kinesis", "msk"] {
-        let dir = temp_dir();
-        let (report, out) = check_in(
-            dir.path(),
-            &[
-                "check",
-                "--target",
-                "builtin:identity",
-                "--buffer-size",
-                "1MB",
-                "--source",
-                source,
-                "--cases",
-                "30",
-                "--seed",
-                "9",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(0), "{source}: {}", describe(&out));
-        assert_eq!(report["verdict"], "pass", "{source}");
+        let report = check_1mb("builtin:identity", source, "9");
         // The request carries the data base64'd (4 bytes for 3): a batch of at least 0.9 × (hint +
         // one record) of data is a request of at least 1.2 × that.
         let largest = report["largest_passing_batch"]["bytes"].as_u64().unwrap() as usize;
@@ -153,25 +159,7 @@ fn identity_over_http_sees_every_batch_within_hint_plus_one_record() {
     let server = serve(router);
     for source in ["direct-put", "kinesis", "msk"] {
         seen.lock().unwrap().clear();
-        let dir = temp_dir();
-        let (report, out) = check_in(
-            dir.path(),
-            &[
-                "check",
-                "--target",
-                &server.url("/identity"),
-                "--buffer-size",
-                "1MB",
-                "--source",
-                source,
-                "--cases",
-                "30",
-                "--seed",
-                "4",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(0), "{source}: {}", describe(&out));
-        assert_eq!(report["verdict"], "pass", "{source}");
+        check_1mb(&server.url("/identity"), source, "4");
         let seen = seen.lock().unwrap();
         assert!(seen.len() >= 30, "{source}: {} events", seen.len());
         let largest = seen.iter().map(|s| s.data).max().unwrap();
