@@ -261,6 +261,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 if f.flaky { " · flaky" } else { "" },
                 esc(&f.message)
             )?;
+            if let Some(m) = &f.original_message {
+                write!(out, "<p>first seen as: {}</p>", esc(m))?;
+            }
             if let Some(b) = &f.minimal_batch {
                 write!(out, "<p>minimal batch: {}</p>", esc(b))?;
             }

@@ -88,6 +88,10 @@ pub struct Failure {
     /// The minimal batch, described ("1 record: json, 65,537 bytes").
     pub minimal_batch: Option<String>,
     pub depends_on: Vec<Dependency>,
+    /// The message as first seen, when it differs from the minimal case's `message` (shrinking
+    /// keeps the bug, not the words: ids and offsets change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_message: Option<String>,
 }
 
 impl Failure {
@@ -290,6 +294,9 @@ pub struct Report {
 /// At most this many distinct failures are listed; the rest are counted in the checks.
 pub const MAX_FAILURES_LISTED: usize = 1000;
 
+/// The exit code of a run that judged nothing: the target could not be started or reached.
+pub const EXIT_NOTHING_JUDGED: i32 = 4;
+
 impl Report {
     pub fn new(command: &str, target: &str) -> Self {
         Report {
@@ -317,6 +324,20 @@ impl Report {
             generator: None,
             notes: Vec::new(),
         }
+    }
+
+    /// The target could not be started or reached, so no check ran: every renderer says so
+    /// instead of showing checks as passed.
+    pub fn nothing_judged(&self) -> bool {
+        self.exit_code == EXIT_NOTHING_JUDGED
+    }
+
+    /// Why nothing was judged, in one line: the first note, which the harness writes for it.
+    pub fn nothing_judged_reason(&self) -> &str {
+        self.notes
+            .first()
+            .map(String::as_str)
+            .unwrap_or("the target could not be started or reached")
     }
 
     /// Failures of error severity.

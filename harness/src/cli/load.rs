@@ -235,11 +235,12 @@ impl LoadArgs {
         plan.timeout = timeout;
         plan.grace = values::parse_duration(&self.grace).map_err(usage("grace"))?;
         plan.checks = super::parse_checks(&self.checks)?;
-        plan.thresholds = self
-            .thresholds
-            .iter()
-            .map(|t| Threshold::parse(t).map_err(usage("threshold")))
-            .collect::<Result<_, _>>()?;
+        plan.thresholds = Threshold::with_default_gate(
+            self.thresholds
+                .iter()
+                .map(|t| Threshold::parse(t).map_err(usage("threshold")))
+                .collect::<Result<_, _>>()?,
+        );
         plan.cases_dir = self.report_dir.as_ref().map(|d| d.join("cases"));
         plan.hlog = self
             .report_dir

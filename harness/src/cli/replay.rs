@@ -24,12 +24,16 @@ pub struct ReplayArgs {
     pub checks: Vec<String>,
 }
 
-/// What a case's failure was, from its case.json: (check id, fingerprint).
-fn original_failure(meta: &Option<Value>) -> Option<(String, String)> {
+/// What a case's failure was, from its case.json: (check id, fingerprint, fingerprint version).
+/// Cases written before `fingerprint_version` existed are version 1.
+fn original_failure(meta: &Option<Value>) -> Option<(String, String, u32)> {
     let m = meta.as_ref()?;
     Some((
         m.get("check")?.as_str()?.to_string(),
         m.get("fingerprint")?.as_str()?.to_string(),
+        m.get("fingerprint_version")
+            .and_then(Value::as_u64)
+            .map_or(1, |v| v as u32),
     ))
 }
 
@@ -59,10 +63,9 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
                     .await?;
                 let verdict = contract::check(&case.view, &inv, &checks);
                 let hit = match &original {
-                    Some((check, fp)) => verdict
-                        .key_counts
-                        .keys()
-                        .any(|(c, f)| c.id() == check && f == fp),
+                    Some((check, fp, version)) => verdict.key_counts.keys().any(|(c, f)| {
+                        c.id() == check && contract::fingerprint::matches_saved(fp, *version, f)
+                    }),
                     None => verdict.failed(),
                 };
                 if hit {
@@ -77,7 +80,7 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
             }
             let what = original
                 .as_ref()
-                .map(|(c, _)| c.as_str())
+                .map(|(c, _, _)| c.as_str())
                 .unwrap_or("any check");
             let status = if failed_runs == args.runs {
                 "FAILED"

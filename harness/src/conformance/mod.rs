@@ -6,6 +6,7 @@
 //! batches from the seed. A failure not seen before in the run is shrunk (within a budget), re-run to
 //! tell flaky from real, saved as a case folder and as a regression; later occurrences only count.
 
+mod endpoint;
 mod groups;
 mod persist;
 mod runner;

@@ -71,11 +71,13 @@ fn case_json(case: &SavedCase<'_>) -> Value {
         "check": g.check.id(),
         "code": g.check.code(),
         "fingerprint": g.fingerprint,
+        "fingerprint_version": crate::contract::fingerprint::FINGERPRINT_VERSION,
+        "original_message": g.original_message,
         "flaky": m.flaky,
         "violations": violations,
         "batch": m.spec.as_ref().map(|s| json!({
             "source": s.source.name(),
-            "records": s.records.iter().map(|r| r.describe()).collect::<Vec<_>>(),
+            "records": super::runner::describe_records(s).into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
         })),
         "event_bytes": m.bytes.len(),
         "invocation": {

@@ -214,6 +214,7 @@ impl CaseSaver {
                 shrink: None,
                 minimal_batch: None,
                 depends_on: Default::default(),
+                original_message: None,
             };
             let minimal = Minimal {
                 spec: event.spec.clone(),
@@ -1034,6 +1035,7 @@ impl<'a> Collector<'a> {
                 shrink: None,
                 minimal_batch: None,
                 depends_on: Default::default(),
+                original_message: None,
             });
         }
     }

@@ -39,6 +39,10 @@ pub enum TargetError {
     /// The function started but failed to initialise (its own error, e.g. a missing setting).
     #[error("cannot start {target}: {reason}")]
     Init { target: String, reason: String },
+    /// Something answers at that address, but not a transformer: every first call got 404/405 or
+    /// an HTML page. Judging those answers would blame the function for a wrong URL.
+    #[error("no transformer at {target}: {reason}")]
+    WrongEndpoint { target: String, reason: String },
 }
 
 impl TargetError {
@@ -53,6 +57,9 @@ impl TargetError {
             }
             TargetError::Init { .. } => {
                 "run the command by hand to see the whole error; --env K=V passes configuration"
+            }
+            TargetError::WrongEndpoint { .. } => {
+                "check the URL's path; for a Lambda Invoke API endpoint (RIE, SAM local, `firehose-harness emulate`) use invoke+http://HOST:PORT"
             }
         }
     }

@@ -12,4 +12,5 @@ mod runtimes;
 mod spine;
 mod stdio;
 mod support;
+mod verdicts;
 mod zoo;
