@@ -252,6 +252,37 @@ impl LoadSection {
     }
 }
 
+/// What Firehose would have done with the answers: where the files of `delivered/`,
+/// `processing-failed/` and the dropped ids are (relative to the report), and what they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverySection {
+    pub delivered_dir: String,
+    pub processing_failed_dir: String,
+    pub dropped_file: String,
+    /// `--s3-prefix`, when records were filed under prefixes.
+    pub s3_prefix: Option<String>,
+    /// Batches recorded (judged invocations, up to the cap).
+    pub batches: u64,
+    /// Files written under `delivered/` (one per batch and prefix).
+    pub objects: u64,
+    pub delivered_records: u64,
+    pub delivered_bytes: u64,
+    /// Delivered records whose data does not end in a newline.
+    pub undelimited_records: u64,
+    pub failed_records: u64,
+    /// Batches that failed as a whole (every record in `processing-failed/`).
+    pub failed_batches: u64,
+    pub dropped_records: u64,
+    /// Records in `processing-failed/` per `errorCode`.
+    pub error_codes: std::collections::BTreeMap<String, u64>,
+    /// Distinct S3 prefixes records were filed under.
+    pub prefixes: Vec<String>,
+    pub cap_bytes: u64,
+    /// True when the cap stopped the recording before the run ended.
+    pub truncated: bool,
+    pub notes: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
@@ -289,6 +320,9 @@ pub struct Report {
     pub generator: Option<String>,
     /// Anything a reader should know: normalised corpus quirks, undocumented Firehose behaviour, …
     pub notes: Vec<String>,
+    /// What Firehose would deliver (`check`, `replay`, and `load --keep-delivered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySection>,
 }
 
 /// At most this many distinct failures are listed; the rest are counted in the checks.
@@ -323,6 +357,7 @@ impl Report {
             load: None,
             generator: None,
             notes: Vec::new(),
+            delivery: None,
         }
     }
 
