@@ -88,7 +88,8 @@ pub struct GeneratorArgs {
     /// Event source: direct-put, kinesis, msk, a comma list, or all.
     #[arg(long, default_value = "direct-put", value_name = "SOURCE")]
     pub source: String,
-    /// Payload families: json, text, cwl, apache, syslog, csv, binary, empty, a comma list, or all.
+    /// Payload families: json, text, cwl, cwl-decompressed, cwl-extracted, apache, syslog, csv,
+    /// binary, empty, a comma list, or all (every family the other flags allow).
     #[arg(long, default_value = "all", value_name = "FAMILY")]
     pub payload: String,
     /// Producer compression: none, gzip, zlib, a comma list, or all.
@@ -189,6 +190,11 @@ impl GeneratorArgs {
                 )));
             }
             cfg.record_size = lo as usize..=hi as usize;
+        }
+        if values::parse_list(&self.payload).iter().any(|p| p == "all") {
+            // `all` means every family the other flags allow (no gzip'd CloudWatch Logs under
+            // `--compression none`); a family named outright and ruled out is an error below.
+            cfg.keep_possible_families();
         }
         cfg.validate().map_err(CliError::usage)?;
         Ok(cfg)
