@@ -47,6 +47,13 @@ pub struct Invocation {
     pub init_duration: Option<Duration>,
     /// The function's log lines for this invocation, where the target can capture them.
     pub logs: Option<String>,
+    /// How long the call waited for a free instance before the function got the event, where the
+    /// target knows (`exec:`, and any target that queues behind a concurrency limit). Part of the
+    /// caller's response time, never of the function's own clock: a queued call cannot time out.
+    pub queue_wait: Option<Duration>,
+    /// The call was refused for lack of concurrency (Lambda's 429 `TooManyRequestsException`) and
+    /// the function never ran: nothing to judge, counted apart from function errors.
+    pub throttled: bool,
 }
 
 impl Invocation {
@@ -61,6 +68,8 @@ impl Invocation {
             elapsed,
             init_duration: None,
             logs: None,
+            queue_wait: None,
+            throttled: false,
         }
     }
 

@@ -17,9 +17,34 @@ use crate::exit_codes;
 /// Why a run that the deadline cut before any answer exits 4.
 pub const NOTHING_JUDGED: &str = "no invocation finished before the --deadline, so nothing was judged; is the transformer hanging? (set --timeout below --deadline)";
 
+/// Why a run cut short by `--max-hangs` before any answer exits 4.
+pub const NOTHING_ANSWERED_HANGING: &str = "no invocation got an answer: the first ones each ran into --timeout and the run stopped (--max-hangs), so nothing was judged; is the transformer hanging?";
+
+/// Why a run that judged nothing exits 4, when no target error says why.
+pub fn nothing_judged_reason(outcome: &CheckOutcome) -> &'static str {
+    if outcome.stopped == Some("hanging") {
+        NOTHING_ANSWERED_HANGING
+    } else {
+        NOTHING_JUDGED
+    }
+}
+
 /// RFC 3339 in UTC, seconds precision.
 pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The one-line error for regression folders that could not be read, if any.
+pub fn corrupt_regressions(outcome: &CheckOutcome) -> Option<String> {
+    let (first, why) = outcome.corrupt_regressions.first()?;
+    let more = match outcome.corrupt_regressions.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "regression {} is corrupt{more}: {why}; fix or delete the folder, the other regressions were replayed",
+        first.display()
+    ))
 }
 
 /// A run that judged nothing (exit 4): its reason becomes the first note, which every renderer
@@ -225,7 +250,12 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
     if let Some(e) = &outcome.unreachable {
         mark_nothing_judged(&mut report, format!("{e}; {}", e.hint()));
     } else if outcome.nothing_judged() {
-        mark_nothing_judged(&mut report, NOTHING_JUDGED.into());
+        mark_nothing_judged(&mut report, nothing_judged_reason(outcome).into());
+    }
+    if let Some(e) = corrupt_regressions(outcome) {
+        // A configuration error outranks every verdict (exit 2), yet the rest was run and reported.
+        report.notes.push(e);
+        report.exit_code = exit_codes::USAGE;
     }
     report.verdict = if report.exit_code == exit_codes::OK {
         RVerdict::Pass

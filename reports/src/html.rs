@@ -289,6 +289,28 @@ fn load_section(load: &LoadSection, out: &mut impl Write) -> std::io::Result<()>
     if let Some(n) = load.cold_starts {
         row(out, "cold starts", &format_count(n))?;
     }
+    if let Some(q) = &load.latency.queue_wait {
+        row(
+            out,
+            "queue wait (free instance)",
+            &format!(
+                "p50 {} · p99 {} · max {} — part of response and service time, never of the timeout",
+                micros(q.p50),
+                micros(q.p99),
+                micros(q.max)
+            ),
+        )?;
+    }
+    if load.throttles > 0 {
+        row(
+            out,
+            "throttled",
+            &format!(
+                "{} calls (429 TooManyRequestsException: every instance busy; not invocations, not errors)",
+                format_count(load.throttles)
+            ),
+        )?;
+    }
     row(
         out,
         "throughput",
@@ -439,10 +461,27 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             }
         }
     }
+    if let Some(d) = &report.delivery {
+        write!(
+            out,
+            "<h2>Where the records went</h2><ul><li><a href=\"{0}\"><code>{0}</code></a> — {1} records, {2} bytes in {3} objects</li><li><a href=\"{4}\"><code>{4}</code></a> — {5} records</li><li><a href=\"{6}\"><code>{6}</code></a> — {7} records Dropped</li></ul>",
+            esc(&d.delivered_dir),
+            d.delivered_records,
+            d.delivered_bytes,
+            d.objects,
+            esc(&d.processing_failed_dir),
+            d.failed_records,
+            esc(&d.dropped_file),
+            d.dropped_records,
+        )?;
+    }
     let mut charts: Vec<(&str, &LatencySummary)> = Vec::new();
     if let Some(load) = &report.load {
         charts.push(("response time (corrected)", &load.latency.response_time));
         charts.push(("service time (uncorrected)", &load.latency.service_time));
+        if let Some(q) = &load.latency.queue_wait {
+            charts.push(("queue wait (free instance)", q));
+        }
     } else if let Some(l) = &report.latency {
         charts.push(("invocation time", l));
     }

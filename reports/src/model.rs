@@ -193,6 +193,10 @@ pub struct LoadLatency {
     pub service_time: LatencySummary,
     /// Actual minus intended send time: how far the schedule slipped.
     pub lag: LatencySummary,
+    /// Time invocations waited for a free function instance (`exec:`, where the target reports
+    /// it): part of response and service time, never of the function's timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait: Option<LatencySummary>,
 }
 
 /// The Firehose model's derivation (`--firehose-ingest`), so the report reads "at 5 MB/s …".
@@ -227,6 +231,10 @@ pub struct LoadSection {
     pub late_sends: u64,
     pub errors: u64,
     pub error_rate: f64,
+    /// Calls refused for lack of concurrency (429 `TooManyRequestsException`): the function never
+    /// ran, so they are neither invocations nor errors.
+    #[serde(default)]
+    pub throttles: u64,
     pub violations: u64,
     pub records_per_second: f64,
     pub bytes_in_per_second: f64,
@@ -281,6 +289,37 @@ impl LoadSection {
     }
 }
 
+/// What Firehose would have done with the answers: where the files of `delivered/`,
+/// `processing-failed/` and the dropped ids are (relative to the report), and what they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverySection {
+    pub delivered_dir: String,
+    pub processing_failed_dir: String,
+    pub dropped_file: String,
+    /// `--s3-prefix`, when records were filed under prefixes.
+    pub s3_prefix: Option<String>,
+    /// Batches recorded (judged invocations, up to the cap).
+    pub batches: u64,
+    /// Files written under `delivered/` (one per batch and prefix).
+    pub objects: u64,
+    pub delivered_records: u64,
+    pub delivered_bytes: u64,
+    /// Delivered records whose data does not end in a newline.
+    pub undelimited_records: u64,
+    pub failed_records: u64,
+    /// Batches that failed as a whole (every record in `processing-failed/`).
+    pub failed_batches: u64,
+    pub dropped_records: u64,
+    /// Records in `processing-failed/` per `errorCode`.
+    pub error_codes: std::collections::BTreeMap<String, u64>,
+    /// Distinct S3 prefixes records were filed under.
+    pub prefixes: Vec<String>,
+    pub cap_bytes: u64,
+    /// True when the cap stopped the recording before the run ended.
+    pub truncated: bool,
+    pub notes: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
@@ -318,6 +357,9 @@ pub struct Report {
     pub generator: Option<String>,
     /// Anything a reader should know: normalised corpus quirks, undocumented Firehose behaviour, …
     pub notes: Vec<String>,
+    /// What Firehose would deliver (`check`, `replay`, and `load --keep-delivered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySection>,
 }
 
 /// At most this many distinct failures are listed; the rest are counted in the checks.
@@ -352,6 +394,7 @@ impl Report {
             load: None,
             generator: None,
             notes: Vec::new(),
+            delivery: None,
         }
     }
 

@@ -90,6 +90,12 @@ pub struct LoadArgs {
     /// Write report.json, junit.xml, summary.md, latency.hlog and cases/ here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Also write what Firehose would deliver (delivered/, processing-failed/, dropped.json) to
+    /// --report-dir, up to 64 MiB.
+    #[arg(long, requires = "report_dir")]
+    pub keep_delivered: bool,
+    #[command(flatten)]
+    pub delivery: super::delivery::DeliveryArgs,
     /// No progress while running (without a terminal: no line every 10 s); the summary stays.
     #[arg(long)]
     pub quiet: bool,
@@ -249,6 +255,12 @@ impl LoadArgs {
             .report_dir
             .as_ref()
             .map(|d| d.join(load::hlog::FILE_NAME));
+        if self.keep_delivered {
+            let (spec, _, _) = self.target.parse()?;
+            plan.delivery = self.delivery.log(self.report_dir.as_deref(), &spec)?;
+        } else if self.delivery.s3_prefix.is_some() {
+            return Err(CliError::usage("--s3-prefix needs --keep-delivered"));
+        }
         let generated = self.event.is_none().then_some(generator);
         Ok((plan, generated))
     }
@@ -280,7 +292,7 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         let cancel = super::interrupt_token()?;
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
-        // Cold starts, init durations, crashes of the instances an exec: target ran.
+        // Cold starts, init durations, crashes and throttles of the instances an exec: target ran.
         let pool = target.pool_stats();
         if let Some(stats) = &pool {
             outcome.notes.push(stats.summary());
@@ -289,6 +301,9 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         let mut report = load::report::load_report(&outcome, &plan, generator.as_ref());
         if let (Some(stats), Some(l)) = (&pool, report.load.as_mut()) {
             l.cold_starts = Some(stats.cold_starts);
+        }
+        if let (Some(log), Some(dir)) = (&plan.delivery, &args.report_dir) {
+            super::delivery::finish(log, dir, &mut report);
         }
         Ok::<_, CliError>((outcome.unreachable.take(), report))
     });

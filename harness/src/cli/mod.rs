@@ -4,6 +4,8 @@
 //! [`CliError::Usage`], exit 2), builds the target, and calls the engine with the terminal reporter.
 
 mod check;
+mod completions;
+mod delivery;
 mod emulate;
 mod generate;
 mod load;
@@ -56,6 +58,10 @@ pub enum Command {
     Load(Box<load::LoadArgs>),
     /// Merge shard reports exactly, or compare a report with a baseline.
     Report(report_cmd::ReportArgs),
+    /// Print a shell completion script: completions bash > /etc/bash_completion.d/firehose-harness
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (or write one per command with --out-dir).
+    Man(completions::ManArgs),
 }
 
 impl Cli {
@@ -70,6 +76,8 @@ impl Cli {
             Command::Emulate(a) => emulate::run(a),
             Command::Load(a) => load::run(*a),
             Command::Report(a) => report_cmd::run(a),
+            Command::Completions(a) => completions::completions(a),
+            Command::Man(a) => completions::man(a),
         }
     }
 }
@@ -80,7 +88,8 @@ pub struct GeneratorArgs {
     /// Event source: direct-put, kinesis, msk, a comma list, or all.
     #[arg(long, default_value = "direct-put", value_name = "SOURCE")]
     pub source: String,
-    /// Payload families: json, text, cwl, apache, syslog, csv, binary, empty, a comma list, or all.
+    /// Payload families: json, text, cwl, cwl-decompressed, cwl-extracted, apache, syslog, csv,
+    /// binary, empty, a comma list, or all (every family the other flags allow).
     #[arg(long, default_value = "all", value_name = "FAMILY")]
     pub payload: String,
     /// Producer compression: none, gzip, zlib, a comma list, or all.
@@ -182,6 +191,11 @@ impl GeneratorArgs {
             }
             cfg.record_size = lo as usize..=hi as usize;
         }
+        if values::parse_list(&self.payload).iter().any(|p| p == "all") {
+            // `all` means every family the other flags allow (no gzip'd CloudWatch Logs under
+            // `--compression none`); a family named outright and ruled out is an error below.
+            cfg.keep_possible_families();
+        }
         cfg.validate().map_err(CliError::usage)?;
         Ok(cfg)
     }
@@ -205,6 +219,39 @@ pub struct TargetArgs {
     /// How many instances of an exec:/image: function may run at once (Lambda's concurrency).
     #[arg(long, value_name = "N")]
     pub instances: Option<usize>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+/// How an exec:/emulate function's instances start and queue (shared by `emulate`).
+#[derive(Debug, Clone, Args)]
+pub struct PoolArgs {
+    /// How long a starting function instance (exec:, emulate) may take to initialise (Lambda's init limit), apart from --timeout.
+    #[arg(long, default_value = "10s", value_name = "DUR")]
+    pub init_timeout: String,
+    /// At most N invocations wait for a busy function (exec:, emulate); more are throttled (429). Default: no bound.
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
+    /// Refuse invocations beyond --instances at once with 429 TooManyRequestsException, as Lambda does, instead of queueing.
+    #[arg(long)]
+    pub throttle: bool,
+}
+
+impl PoolArgs {
+    pub fn parse(&self) -> Result<crate::emulator::PoolOptions, CliError> {
+        let init_limit = values::parse_duration(&self.init_timeout)
+            .map_err(|e| CliError::usage(format!("--init-timeout: {e}")))?;
+        if init_limit.is_zero() {
+            return Err(CliError::usage("--init-timeout must be more than zero"));
+        }
+        Ok(crate::emulator::PoolOptions {
+            init_limit,
+            queue: crate::emulator::QueuePolicy {
+                throttle: self.throttle,
+                max_queue: self.max_queue,
+            },
+        })
+    }
 }
 
 impl TargetArgs {
@@ -236,6 +283,7 @@ impl TargetArgs {
             return Err(CliError::usage("--instances must be at least 1"));
         }
         options.instances = self.instances;
+        options.pool = self.pool.parse()?;
         let timeout = values::parse_duration(&self.timeout)
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))?;
         if timeout.is_zero() {

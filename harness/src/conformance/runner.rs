@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use firehose_generators::strategies::mutate;
-use firehose_generators::strategies::{boundary_cases, sample};
+use firehose_generators::strategies::{boundary_corners, sample};
 use firehose_generators::wire::EventView;
 use firehose_generators::{BatchSpec, Event, GenConfig};
 use hdrhistogram::Histogram;
@@ -43,10 +43,15 @@ pub struct CheckOutcome {
     pub records_sent: u64,
     /// Invocation time in microseconds, main-phase cases only (not shrink attempts).
     pub latency: Histogram<u64>,
-    /// `deadline`, `max-failures` or `interrupted`.
+    /// `deadline`, `max-failures`, `hanging` or `interrupted`.
     pub stopped: Option<&'static str>,
+    /// Some invocation got an answer (anything but a timeout): a run cut short for hanging before
+    /// one did judged nothing.
+    pub answered_any: bool,
     /// Set when the target could not be reached before anything was judged.
     pub unreachable: Option<TargetError>,
+    /// Regression folders that could not be read: the run replays the rest, then exits 2.
+    pub corrupt_regressions: Vec<(std::path::PathBuf, String)>,
     /// (records, bytes of record data as put) of the largest batch that passed.
     pub largest_passing: Option<(usize, usize)>,
     /// Bytes of record data of the smallest batch that failed, so the report never calls a size
@@ -70,10 +75,11 @@ impl CheckOutcome {
         self.phases.values().map(|t| t.run).sum()
     }
 
-    /// The deadline ended the run before any invocation finished: nothing was judged, which must not
-    /// read as a pass.
+    /// The deadline ended the run before any invocation finished, or the target hung from the first
+    /// call: nothing was judged, which must not read as a pass.
     pub fn nothing_judged(&self) -> bool {
-        self.stopped == Some("deadline") && self.judged() == 0
+        (self.stopped == Some("deadline") && self.judged() == 0)
+            || (self.stopped == Some("hanging") && !self.answered_any)
     }
 }
 
@@ -82,6 +88,8 @@ pub(super) enum Stop {
     Deadline,
     Interrupted,
     MaxFailures,
+    /// `--max-hangs` invocations in a row got no answer.
+    Hanging,
     Unreachable(TargetError),
 }
 
@@ -177,6 +185,10 @@ pub(super) struct Runner<'a> {
     probe: EndpointProbe,
     /// Answers the probe holds back until it decides.
     held: Vec<(Phase, Input, Invocation, Verdict)>,
+    /// Invocations in a row, in completion order, that got no answer.
+    hangs_in_a_row: u32,
+    /// Regressions to write once the run is known to have judged something.
+    pending_regressions: Vec<persist::PreparedRegression>,
 }
 
 /// Run `plan` against `target` (already started). Cancel `cancel` to stop early; the outcome so far is
@@ -205,7 +217,9 @@ pub async fn run_check(
             records_sent: 0,
             latency: firehose_reports::histogram::new_latency_histogram(),
             stopped: None,
+            answered_any: false,
             unreachable: None,
+            corrupt_regressions: Vec::new(),
             largest_passing: None,
             smallest_failing: None,
             notes: Vec::new(),
@@ -216,6 +230,8 @@ pub async fn run_check(
         saved: 0,
         probe: EndpointProbe::default(),
         held: Vec::new(),
+        hangs_in_a_row: 0,
+        pending_regressions: Vec::new(),
     };
     if let Err(stop) = runner.run_phases().await {
         match stop {
@@ -238,7 +254,23 @@ pub async fn run_check(
                     runner.failing_cases
                 ));
             }
+            Stop::Hanging => {
+                runner.out.stopped = Some("hanging");
+                runner.note(format!(
+                    "cut short: {} invocations in a row got no answer within {} (--max-hangs); the cases not run were not judged",
+                    plan.max_hangs,
+                    crate::values::format_duration(plan.timeout)
+                ));
+            }
             Stop::Unreachable(e) => runner.out.unreachable = Some(e),
+        }
+    }
+    // Nothing from a run that judged nothing is kept as a regression.
+    if runner.out.unreachable.is_none() && !runner.out.nothing_judged() {
+        for r in std::mem::take(&mut runner.pending_regressions) {
+            if let Err(e) = r.write() {
+                runner.note(format!("regression could not be saved: {e}"));
+            }
         }
     }
     runner.out.duration = started.elapsed();
@@ -258,17 +290,23 @@ impl Runner<'_> {
         }
         let regressions = match &plan.regressions {
             Some(dir) => persist::load_regressions(dir),
-            None => Ok(Vec::new()),
+            None => Ok(persist::Regressions::default()),
         };
         let regressions = regressions.unwrap_or_else(|e| {
             self.note(format!("regressions not replayed: {e}"));
-            Vec::new()
+            persist::Regressions::default()
         });
-        let boundary = if plan.boundary {
-            boundary_cases(&plan.generator)
-        } else {
-            Vec::new()
-        };
+        self.out.corrupt_regressions = regressions.corrupt;
+        let regressions = regressions.cases;
+        let mut boundary = Vec::new();
+        if plan.boundary {
+            for corner in boundary_corners(&plan.generator) {
+                match corner.spec {
+                    Ok(spec) => boundary.push((corner.name, spec)),
+                    Err(why) => self.note(format!("boundary case {} skipped: {why}", corner.name)),
+                }
+            }
+        }
         let planned = regressions.len() as u64
             + boundary.len() as u64
             + plan.corpus.len() as u64
@@ -290,8 +328,8 @@ impl Runner<'_> {
             self.run_case(Phase::Regression, input).await?;
         }
         self.begin(Phase::Boundary, boundary.len() as u64);
-        for case in boundary {
-            let input = Input::from_spec(case.spec, Origin::Boundary { name: case.name });
+        for (name, spec) in boundary {
+            let input = Input::from_spec(spec, Origin::Boundary { name });
             self.run_case(Phase::Boundary, input).await?;
         }
         self.begin(Phase::Corpus, plan.corpus.len() as u64);
@@ -318,6 +356,7 @@ impl Runner<'_> {
             .corpus
             .iter()
             .filter_map(|c| Some((c.label.as_str(), Event::from_json(&c.bytes).ok()?)))
+            .filter(|(_, e)| plan.generator.sources.contains(&e.source()))
             .collect();
         self.begin(Phase::Random, plan.cases);
         for index in 0..plan.cases {
@@ -325,7 +364,7 @@ impl Runner<'_> {
             let input = if !seeds.is_empty() && index % 4 == 3 {
                 let (label, event) = &seeds[(index / 4) as usize % seeds.len()];
                 Input::from_event(
-                    mutate(event, seed),
+                    mutate(event, seed, &plan.generator),
                     Origin::Mutation {
                         index,
                         file: label.to_string(),
@@ -356,6 +395,9 @@ impl Runner<'_> {
 
     /// Invoke once (twice with `deterministic`) and judge. Deadline and Ctrl-C interrupt the wait.
     pub(super) async fn attempt(&mut self, input: &Input) -> Result<(Invocation, Verdict), Stop> {
+        if self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs {
+            return Err(Stop::Hanging);
+        }
         let inv = self.invoke(input.bytes.clone()).await?;
         let mut verdict = contract::check(&input.view, &inv, &self.plan.checks);
         if self.plan.checks.contains(CheckId::Deterministic) && !verdict.failed() {
@@ -386,6 +428,12 @@ impl Runner<'_> {
         match result {
             Ok(inv) => {
                 self.judged_any = true;
+                if inv.outcome == crate::invocation::Outcome::TimedOut {
+                    self.hangs_in_a_row += 1;
+                } else {
+                    self.hangs_in_a_row = 0;
+                    self.out.answered_any = true;
+                }
                 Ok(inv)
             }
             Err(e) if !self.judged_any => Err(Stop::Unreachable(e)),
@@ -413,7 +461,11 @@ impl Runner<'_> {
                 }
             }
         }
-        self.judge_case(phase, input, inv, verdict).await
+        self.judge_case(phase, input, inv, verdict).await?;
+        if self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs {
+            return Err(Stop::Hanging);
+        }
+        Ok(())
     }
 
     /// Count one answer into the run and file its failures.
@@ -424,6 +476,9 @@ impl Runner<'_> {
         inv: Invocation,
         verdict: Verdict,
     ) -> Result<(), Stop> {
+        if let Some(delivery) = &self.plan.delivery {
+            delivery.observe(&input.bytes, &inv, &verdict);
+        }
         let _ = self
             .out
             .latency
@@ -599,19 +654,22 @@ impl Runner<'_> {
         }
         if let Some(dir) = &self.plan.regressions
             && phase != Phase::Regression
-            && let Err(e) = persist::save_regression(dir, &case)
         {
-            self.note(format!(
-                "regression could not be saved under {}: {e}",
-                dir.display()
-            ));
+            match persist::prepare_regression(dir, &case) {
+                Ok(r) => self.pending_regressions.push(r),
+                Err(e) => self.note(format!(
+                    "regression could not be saved under {}: {e}",
+                    dir.display()
+                )),
+            }
         }
         wrote
     }
 }
 
-/// "1 record from direct-put, 65,537 bytes of record data: text, 65537 bytes" — sizes are the records' data as put, never the requested content size
-/// (a CloudWatch Logs envelope asked for 0 bytes is still 333).
+/// "1 record from direct-put, 65,537 bytes of record data: text, 65537 bytes" — sizes are the
+/// records' data as put, never the requested content size (a CloudWatch Logs envelope asked for 0
+/// bytes is still 333).
 pub(crate) fn describe_batch(spec: &BatchSpec) -> String {
     let records = describe_records(spec);
     let n = records.len();

@@ -422,6 +422,7 @@ mod tests {
                 response_time: s.clone(),
                 service_time: s.clone(),
                 lag: s,
+                queue_wait: None,
             },
             ..LoadSection::default()
         });

@@ -31,6 +31,9 @@ pub struct TargetOptions {
     /// How many instances of a started function may run at once (`--instances`); `None` lets the
     /// command choose (1 for `check`, the in-flight cap for `load`).
     pub instances: Option<usize>,
+    /// How a started function's instances start and queue (`--init-timeout`, `--max-queue`,
+    /// `--throttle`).
+    pub pool: crate::emulator::PoolOptions,
 }
 
 pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND";

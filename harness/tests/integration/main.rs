@@ -1,14 +1,19 @@
 //! One integration-test binary (one link, not one per file): the CLI driven as users drive it, against
 //! real HTTP servers on 127.0.0.1.
 
+mod ci_templates;
 mod cli_basics;
+mod delivery;
 mod emulate;
 mod exec;
+mod generator_flags;
 mod generators_zoo;
+mod hardening;
 mod hostile;
 mod load;
 mod reports;
 mod runtimes;
+mod scenarios;
 mod spine;
 mod stdio;
 mod support;
