@@ -7,7 +7,8 @@ use crate::histogram::LatencySummary;
 /// Bumped on any change that could break a reader of `report.json`.
 ///
 /// 2: a load report's headline `latency` is the corrected response time (it was the uncorrected
-/// service time); `load.rate_planned` per interval and `load.limited_by` were added.
+/// service time); `load.intervals[].planned`, `load.limited_by`/`limited_because`, `load.warnings`
+/// and `load.cold_starts` were added.
 pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
