@@ -30,6 +30,18 @@ pub struct FunctionError {
     pub message: Option<String>,
 }
 
+/// A throttle or a failure of the service in front of the function (429 `TooManyRequestsException`,
+/// a Lambda service 5xx) that was still there after every retry: the function never answered, so
+/// there is nothing to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub status: u16,
+    /// `TooManyRequestsException`, `ServiceException`, … or `HTTP 503`.
+    pub kind: String,
+    /// True for a throttle (429), false for another service error.
+    pub throttle: bool,
+}
+
 /// One invocation's result.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -47,6 +59,14 @@ pub struct Invocation {
     pub init_duration: Option<Duration>,
     /// The function's log lines for this invocation, where the target can capture them.
     pub logs: Option<String>,
+    /// Throttled or service-failed attempts retried before this answer (0 when the first attempt
+    /// reached the function).
+    pub throttles: u32,
+    /// Set when the call was still throttled after its retries: not the function's answer.
+    pub service_error: Option<ServiceError>,
+    /// The service (Lambda's `Function.ResponseSizeTooLarge`) rejected the function's response as
+    /// over the size limit, so the body is the service's error and not the response.
+    pub reported_too_large: bool,
 }
 
 impl Invocation {
@@ -61,6 +81,9 @@ impl Invocation {
             elapsed,
             init_duration: None,
             logs: None,
+            throttles: 0,
+            service_error: None,
+            reported_too_large: false,
         }
     }
 

@@ -277,6 +277,14 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
         target.shutdown().await;
+        // Throttles per second and the Lambda version that ran: what only the target saw.
+        outcome
+            .notes
+            .extend(target.throttles().note(Some(outcome.duration)));
+        outcome.notes.extend(target.notes());
+        if outcome.unreachable.is_none() {
+            outcome.unreachable = target.throttles().all_throttled(&target.describe());
+        }
         let report = load::report::load_report(&outcome, &plan, generator.as_ref());
         Ok::<_, CliError>((outcome.unreachable.take(), report))
     });
@@ -297,6 +305,7 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     if let Some(e) = unreachable {
         return Err(e.into());
     }
+
     if report.exit_code == crate::exit_codes::TARGET_UNAVAILABLE {
         return Err(CliError::Unavailable {
             message: load::report::NOTHING_ANSWERED.into(),

@@ -43,6 +43,8 @@ pub struct CheckOutcome {
     pub stopped: Option<&'static str>,
     /// Set when the target could not be reached before anything was judged.
     pub unreachable: Option<TargetError>,
+    /// Cases whose call was still throttled after its retries, so not judged.
+    pub not_judged: u64,
     /// (records, bytes) of the largest batch that passed.
     pub largest_passing: Option<(usize, usize)>,
     pub notes: Vec<String>,
@@ -172,6 +174,7 @@ pub async fn run_check(
             latency: firehose_reports::histogram::new_latency_histogram(),
             stopped: None,
             unreachable: None,
+            not_judged: 0,
             largest_passing: None,
             notes: Vec::new(),
             duration: Duration::ZERO,
@@ -314,6 +317,10 @@ impl Runner<'_> {
     /// Invoke once (twice with `deterministic`) and judge. Deadline and Ctrl-C interrupt the wait.
     pub(super) async fn attempt(&mut self, input: &Input) -> Result<(Invocation, Verdict), Stop> {
         let inv = self.invoke(input.bytes.clone()).await?;
+        if inv.service_error.is_some() {
+            // Still throttled after its retries: the function never answered, nothing to judge.
+            return Ok((inv, Verdict::default()));
+        }
         let mut verdict = contract::check(&input.view, &inv, &self.plan.checks);
         if self.plan.checks.contains(CheckId::Deterministic) && !verdict.failed() {
             let again = self.invoke(input.bytes.clone()).await?;
@@ -353,6 +360,10 @@ impl Runner<'_> {
 
     async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
         let (inv, verdict) = self.attempt(&input).await?;
+        if inv.service_error.is_some() {
+            self.out.not_judged += 1;
+            return Ok(());
+        }
         let _ = self
             .out
             .latency
