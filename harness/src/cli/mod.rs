@@ -291,7 +291,10 @@ impl TargetArgs {
             return Err(misplaced("--region and --profile", "lambda: and --sigv4"));
         }
         if self.ca_cert.is_some() && !networked {
-            return Err(misplaced("--ca-cert", "https://, invoke+https:// and lambda:"));
+            return Err(misplaced(
+                "--ca-cert",
+                "https://, invoke+https:// and lambda:",
+            ));
         }
         if let Some(service) = &self.sigv4
             && (service.is_empty()
@@ -304,8 +307,9 @@ impl TargetArgs {
             )));
         }
         if let Some(url) = &self.endpoint_url {
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|e| CliError::usage(format!("--endpoint-url: `{url}` is not a URL: {e}")))?;
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                CliError::usage(format!("--endpoint-url: `{url}` is not a URL: {e}"))
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(CliError::usage(format!(
                     "--endpoint-url: `{url}` is not an http(s) URL"

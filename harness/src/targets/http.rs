@@ -125,7 +125,9 @@ impl HttpTarget {
             .headers
             .push(("X-Amz-Invocation-Type".into(), "RequestResponse".into()));
         if options.aws.log_tail {
-            options.headers.push(("X-Amz-Log-Type".into(), "Tail".into()));
+            options
+                .headers
+                .push(("X-Amz-Log-Type".into(), "Tail".into()));
         }
         Self::new(url, described, Api::Lambda, Some(signer), &options)
     }
@@ -419,13 +421,10 @@ impl Target for HttpTarget {
 
     async fn start(&self) -> Result<(), TargetError> {
         match &self.signer {
-            Some(signer) => signer
-                .load()
-                .await
-                .map_err(|e| TargetError::Credentials {
-                    target: self.described.clone(),
-                    reason: e.to_string(),
-                }),
+            Some(signer) => signer.load().await.map_err(|e| TargetError::Credentials {
+                target: self.described.clone(),
+                reason: e.to_string(),
+            }),
             None => Ok(()),
         }
     }

@@ -48,13 +48,11 @@ pub fn build(
         reason: format!("the endpoint `{endpoint}` is not a URL: {e}"),
     })?;
     // One path segment, percent-encoded as the SDKs send it (an ARN's colons become %3A).
-    url.path_segments_mut()
-        .map_err(|()| TargetError::Start {
-            target: described.clone(),
-            reason: format!("the endpoint `{endpoint}` cannot take a path"),
-        })?
-        .pop_if_empty()
-        .extend(["2015-03-31", "functions", &function.name, "invocations"]);
+    let base = url.path().trim_end_matches('/').to_string();
+    url.set_path(&format!(
+        "{base}/2015-03-31/functions/{}/invocations",
+        encode_label(&function.name)
+    ));
     if let Some(q) = &function.qualifier {
         url.query_pairs_mut().append_pair("Qualifier", q);
     }
@@ -64,6 +62,18 @@ pub fn build(
         profile: options.aws.profile.clone(),
     });
     HttpTarget::lambda(url.to_string(), described, signer, options)
+}
+
+/// A URI label as Smithy encodes one: everything but unreserved characters as `%XX`.
+fn encode_label(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `https://lambda.{region}.amazonaws.com` (`.amazonaws.com.cn` in China), where the region is

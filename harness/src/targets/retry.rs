@@ -31,10 +31,7 @@ impl Backoff {
         if done >= self.retries {
             return None;
         }
-        let ceiling = self
-            .base
-            .saturating_mul(1u32 << done.min(16))
-            .min(self.cap);
+        let ceiling = self.base.saturating_mul(1u32 << done.min(16)).min(self.cap);
         // A fresh randomly keyed hash per call: enough randomness for jitter, no RNG dependency.
         let r = std::collections::hash_map::RandomState::new().hash_one(done);
         let fraction = (r >> 11) as f64 / (1u64 << 53) as f64;

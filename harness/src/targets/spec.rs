@@ -78,13 +78,34 @@ impl LambdaFunction {
         let (name_parts, qualifier, region) = match parts.as_slice() {
             [name] => (vec![*name], None, None),
             [name, q] => (vec![*name], Some(*q), None),
-            ["arn", partition, "lambda", region, account, "function", name] => (
-                vec!["arn", partition, "lambda", region, account, "function", name],
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+            ] => (
+                vec![
+                    "arn", partition, "lambda", region, account, "function", name,
+                ],
                 None,
                 Some(*region),
             ),
-            ["arn", partition, "lambda", region, account, "function", name, q] => (
-                vec!["arn", partition, "lambda", region, account, "function", name],
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                name,
+                q,
+            ] => (
+                vec![
+                    "arn", partition, "lambda", region, account, "function", name,
+                ],
                 Some(*q),
                 Some(*region),
             ),
@@ -105,7 +126,10 @@ impl LambdaFunction {
             ));
         }
         if let Some(q) = qualifier
-            && (q.is_empty() || !q.chars().all(|c| c.is_ascii_alphanumeric() || "-_$".contains(c)))
+            && (q.is_empty()
+                || !q
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_$".contains(c)))
         {
             return Err(bad("has an invalid qualifier"));
         }
@@ -262,9 +286,15 @@ mod tests {
             }
         );
         assert_eq!(f("my-fn:live").unwrap().qualifier.as_deref(), Some("live"));
-        assert_eq!(f("my-fn:$LATEST").unwrap().qualifier.as_deref(), Some("$LATEST"));
+        assert_eq!(
+            f("my-fn:$LATEST").unwrap().qualifier.as_deref(),
+            Some("$LATEST")
+        );
         let arn = f("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:7").unwrap();
-        assert_eq!(arn.name, "arn:aws:lambda:eu-west-1:123456789012:function:my-fn");
+        assert_eq!(
+            arn.name,
+            "arn:aws:lambda:eu-west-1:123456789012:function:my-fn"
+        );
         assert_eq!(arn.qualifier.as_deref(), Some("7"));
         assert_eq!(arn.region.as_deref(), Some("eu-west-1"));
         assert_eq!(

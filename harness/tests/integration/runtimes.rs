@@ -72,6 +72,36 @@ pub fn python() -> &'static Path {
     })
 }
 
+/// PyPI `botocore`: an independent SigV4 implementation the AWS tests verify signatures with.
+pub const BOTOCORE: &str = "botocore==1.44.8";
+
+/// The tests' Python (see [`python`]) with botocore added, under the same lock and marker scheme.
+pub fn botocore_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let python = python().to_path_buf();
+        locked("awslambdaric-venv", || {
+            let marker = python
+                .parent()
+                .and_then(Path::parent)
+                .expect("venv")
+                .join(format!(".installed-{BOTOCORE}"));
+            if !marker.exists() {
+                run(Command::new(&python).args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    BOTOCORE,
+                ]));
+                std::fs::write(&marker, "").expect("marker");
+            }
+        });
+        python
+    })
+}
+
 /// The Rust example's `bootstrap`, built by `cargo build --workspace --all-targets`: the same
 /// features and dev profile as the test build nextest just did, so only the binary is linked.
 pub fn rust_transformer() -> &'static Path {
