@@ -140,7 +140,7 @@ impl Signer {
                     .as_ref()
                     .filter(|c| c.expiry().is_none_or(|e| e > SystemTime::now()))
                     .cloned();
-                still_valid.ok_or_else(|| SignError::NoCredentials(error_chain(&e)))
+                still_valid.ok_or_else(|| SignError::NoCredentials(super::http::chain(&e)))
             }
         }
     }
@@ -198,19 +198,4 @@ impl Signer {
         }
         Ok(())
     }
-}
-
-/// The error and its causes in one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }

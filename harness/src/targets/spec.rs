@@ -75,44 +75,17 @@ impl LambdaFunction {
                 "`lambda:{s}` {why}; write lambda:NAME[:QUALIFIER] or lambda:arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
             )
         };
-        let (name_parts, qualifier, region) = match parts.as_slice() {
-            [name] => (vec![*name], None, None),
-            [name, q] => (vec![*name], Some(*q), None),
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                name,
-            ] => (
-                vec![
-                    "arn", partition, "lambda", region, account, "function", name,
-                ],
-                None,
-                Some(*region),
-            ),
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                name,
-                q,
-            ] => (
-                vec![
-                    "arn", partition, "lambda", region, account, "function", name,
-                ],
-                Some(*q),
-                Some(*region),
-            ),
-            [account, "function", name] => (vec![account, "function", name], None, None),
-            [account, "function", name, q] => (vec![account, "function", name], Some(*q), None),
+        // Split off the qualifier: the part after the name, if the shape has one.
+        let (name_parts, qualifier) = match parts.as_slice() {
+            [_] | ["arn", _, "lambda", _, _, "function", _] | [_, "function", _] => {
+                (&parts[..], None)
+            }
+            [_, q] | ["arn", _, "lambda", _, _, "function", _, q] | [_, "function", _, q] => {
+                (&parts[..parts.len() - 1], Some(*q))
+            }
             _ => return Err(bad("is not a function name or ARN")),
         };
+        let region = (name_parts.len() == 7).then(|| name_parts[3]);
         let name = name_parts.join(":");
         let function_name = name_parts.last().copied().unwrap_or_default();
         let legal = |t: &str| {

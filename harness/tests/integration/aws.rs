@@ -176,6 +176,26 @@ fn assert_no_secret(dir: &Path, out: &Output) {
     }
 }
 
+/// `check` with one small batch per phase against `target` behind `endpoint`.
+fn check_one_small_batch(cwd: &Path, target: &str, endpoint: &str) -> (Value, Output) {
+    run_with_credentials(
+        cwd,
+        &[
+            "check",
+            "--target",
+            target,
+            "--endpoint-url",
+            endpoint,
+            "--cases",
+            "1",
+            "--records",
+            "1..1",
+            "--record-size",
+            "10..20",
+        ],
+    )
+}
+
 fn notes(report: &Value) -> String {
     report["notes"].to_string()
 }
@@ -223,22 +243,7 @@ fn tampered_requests_are_rejected_by_the_verifier() {
     let service = Service::start(&[]);
     let dir = temp_dir();
     let url = service.url();
-    let (_, out) = run_with_credentials(
-        dir.path(),
-        &[
-            "check",
-            "--target",
-            "lambda:good",
-            "--endpoint-url",
-            &url,
-            "--cases",
-            "1",
-            "--records",
-            "1..1",
-            "--record-size",
-            "10..20",
-        ],
-    );
+    let (_, out) = check_one_small_batch(dir.path(), "lambda:good", &url);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (_, captured) = service.get("/_captured");
     let captured: Value = serde_json::from_slice(&captured).expect("a captured request");
@@ -426,22 +431,7 @@ fn a_run_where_every_call_is_throttled_exits_4() {
     let service = Service::start(&[]);
     let dir = temp_dir();
     let url = service.url();
-    let (report, out) = run_with_credentials(
-        dir.path(),
-        &[
-            "check",
-            "--target",
-            "lambda:always-throttle",
-            "--endpoint-url",
-            &url,
-            "--cases",
-            "1",
-            "--records",
-            "1..1",
-            "--record-size",
-            "10..20",
-        ],
-    );
+    let (report, out) = check_one_small_batch(dir.path(), "lambda:always-throttle", &url);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert_eq!(report["exit_code"], 4);
     assert_ne!(report["verdict"], "pass");

@@ -46,6 +46,18 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// `python -m pip install REQUIREMENT`, quietly.
+fn pip_install(python: &Path, requirement: &str) {
+    run(Command::new(python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        requirement,
+    ]));
+}
+
 /// A Python with awslambdaric installed, in `target/tmp/awslambdaric-venv`.
 pub fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
@@ -57,14 +69,7 @@ pub fn python() -> &'static Path {
             if !marker.exists() {
                 let _ = std::fs::remove_dir_all(&venv);
                 run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-                run(Command::new(&python).args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    AWSLAMBDARIC,
-                ]));
+                pip_install(&python, AWSLAMBDARIC);
                 std::fs::write(&marker, "").expect("marker");
             }
             python
@@ -87,14 +92,7 @@ pub fn botocore_python() -> &'static Path {
                 .expect("venv")
                 .join(format!(".installed-{BOTOCORE}"));
             if !marker.exists() {
-                run(Command::new(&python).args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    BOTOCORE,
-                ]));
+                pip_install(&python, BOTOCORE);
                 std::fs::write(&marker, "").expect("marker");
             }
         });
