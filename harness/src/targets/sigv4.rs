@@ -72,6 +72,24 @@ impl Signer {
         }
     }
 
+    /// A signer with its own credentials provider instead of the chain (tests, embedding).
+    pub fn with_provider(
+        service: &str,
+        region: &str,
+        provider: impl ProvideCredentials + 'static,
+    ) -> Signer {
+        let signer = Signer::new(SignerConfig {
+            service: service.into(),
+            region: Some(region.into()),
+            profile: None,
+        });
+        let _ = signer.chain.set(Chain {
+            provider: SharedCredentialsProvider::new(provider),
+            region: region.into(),
+        });
+        signer
+    }
+
     /// Resolve region and credentials once, so a missing profile or expired SSO session fails
     /// before the first event instead of on it.
     pub async fn load(&self) -> Result<(), SignError> {
@@ -197,5 +215,87 @@ impl Signer {
             headers.insert(HeaderName::from_static(h.name()), value);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aws_credential_types::provider::future;
+
+    use super::*;
+
+    /// Hands out credentials valid for `lifetime`, counting how often it is asked.
+    #[derive(Debug)]
+    struct Counting {
+        calls: Arc<AtomicU32>,
+        lifetime: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                "AKIATEST",
+                format!("secret-{n}"),
+                Some("token".into()),
+                Some(SystemTime::now() + self.lifetime),
+                "test",
+            )))
+        }
+    }
+
+    async fn sign_times(signer: &Signer, n: usize) -> HeaderMap {
+        let url = reqwest::Url::parse("https://lambda.eu-west-1.amazonaws.com/x").unwrap();
+        let mut headers = HeaderMap::new();
+        for _ in 0..n {
+            headers = HeaderMap::new();
+            signer.sign("POST", &url, &mut headers, b"{}").await.unwrap();
+        }
+        headers
+    }
+
+    #[tokio::test]
+    async fn credentials_are_cached_until_close_to_expiry_then_refreshed() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let long = Signer::with_provider(
+            "lambda",
+            "eu-west-1",
+            Counting {
+                calls: calls.clone(),
+                lifetime: Duration::from_secs(3600),
+            },
+        );
+        let headers = sign_times(&long, 10).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "an hour-long session is reused");
+        assert!(headers["authorization"].is_sensitive());
+        assert_eq!(headers["x-amz-security-token"], "token");
+        assert!(
+            headers["authorization"]
+                .to_str()
+                .unwrap()
+                .contains("/eu-west-1/lambda/aws4_request")
+        );
+
+        let calls = Arc::new(AtomicU32::new(0));
+        let expiring = Signer::with_provider(
+            "lambda",
+            "eu-west-1",
+            Counting {
+                calls: calls.clone(),
+                lifetime: Duration::from_secs(60),
+            },
+        );
+        sign_times(&expiring, 3).await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "credentials inside the refresh window are fetched again"
+        );
     }
 }
