@@ -316,13 +316,8 @@ impl TargetArgs {
                 )));
             }
         }
-        if let Some(path) = &self.ca_cert
-            && !path.is_file()
-        {
-            return Err(CliError::usage(format!(
-                "--ca-cert: {} is not a readable file",
-                path.display()
-            )));
+        if let Some(path) = &self.ca_cert {
+            crate::targets::http::read_ca_certs(path).map_err(CliError::usage)?;
         }
         Ok(crate::targets::AwsOptions {
             region: self.region.clone(),

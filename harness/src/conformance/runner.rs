@@ -43,8 +43,6 @@ pub struct CheckOutcome {
     pub stopped: Option<&'static str>,
     /// Set when the target could not be reached before anything was judged.
     pub unreachable: Option<TargetError>,
-    /// Cases whose call was still throttled after its retries, so not judged.
-    pub not_judged: u64,
     /// (records, bytes) of the largest batch that passed.
     pub largest_passing: Option<(usize, usize)>,
     pub notes: Vec<String>,
@@ -174,7 +172,6 @@ pub async fn run_check(
             latency: firehose_reports::histogram::new_latency_histogram(),
             stopped: None,
             unreachable: None,
-            not_judged: 0,
             largest_passing: None,
             notes: Vec::new(),
             duration: Duration::ZERO,
@@ -361,7 +358,7 @@ impl Runner<'_> {
     async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
         let (inv, verdict) = self.attempt(&input).await?;
         if inv.service_error.is_some() {
-            self.out.not_judged += 1;
+            // Not judged; the target counts it (see `Target::throttles`).
             return Ok(());
         }
         let _ = self

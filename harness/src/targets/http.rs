@@ -331,7 +331,7 @@ impl HttpTarget {
 }
 
 /// PEM certificates from `--ca-cert FILE` (one or a bundle).
-fn read_ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+pub fn read_ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
     let pem = std::fs::read(path)
         .map_err(|e| format!("--ca-cert: cannot read {}: {e}", path.display()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {

@@ -255,7 +255,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         for _ in 0..n {
             headers = HeaderMap::new();
-            signer.sign("POST", &url, &mut headers, b"{}").await.unwrap();
+            signer
+                .sign("POST", &url, &mut headers, b"{}")
+                .await
+                .unwrap();
         }
         headers
     }
@@ -272,7 +275,11 @@ mod tests {
             },
         );
         let headers = sign_times(&long, 10).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "an hour-long session is reused");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "an hour-long session is reused"
+        );
         assert!(headers["authorization"].is_sensitive());
         assert_eq!(headers["x-amz-security-token"], "token");
         assert!(

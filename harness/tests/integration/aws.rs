@@ -558,3 +558,43 @@ fn sigv4_signs_a_function_url_over_tls() {
         "{script}"
     );
 }
+
+#[test]
+fn aws_flags_on_the_wrong_target_or_with_bad_values_are_usage_errors() {
+    let dir = temp_dir();
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["--target", "builtin:ndjson", "--log-tail"],
+            "--log-tail",
+        ),
+        (vec!["--target", "lambda:f", "--sigv4", "lambda"], "--sigv4"),
+        (
+            vec!["--target", "https://x.example/", "--sigv4", "bad service"],
+            "--sigv4",
+        ),
+        (
+            vec!["--target", "https://x.example/", "--ca-cert", not_pem],
+            "--ca-cert",
+        ),
+        (vec!["--target", "lambda:a/b"], "lambda:NAME"),
+        (
+            vec!["--target", "lambda:f", "--endpoint-url", "ftp://x"],
+            "--endpoint-url",
+        ),
+        (
+            vec!["--target", "builtin:ndjson", "--region", "eu-west-1"],
+            "--region",
+        ),
+    ] {
+        let mut all = vec!["check"];
+        all.extend(&args);
+        let out = crate::support::run_in(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(crate::support::error_lines(&stderr), 1, "{stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
