@@ -16,6 +16,7 @@
 //! - [`invocation`] — [`invocation::Invocation`], what one call produced.
 //! - [`contract`] — the oracle: `(event, invocation) → Verdict`.
 //! - [`conformance`] — `check`: phases, shrinking, case folders, regressions.
+//! - [`delivery`] — what Firehose would deliver: `delivered/`, `processing-failed/`, dropped ids.
 //! - [`load`] — `load`: schedules, the one open/closed engine, mergeable histograms, thresholds.
 //! - [`events`] — [`events::RunEvent`], the only thing reporters see; [`terminal`] renders it.
 //! - [`report`] — engine results → [`firehose_reports::Report`].
@@ -24,6 +25,7 @@
 pub mod cli;
 pub mod conformance;
 pub mod contract;
+pub mod delivery;
 pub mod emulator;
 pub mod errors;
 pub mod events;

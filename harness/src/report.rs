@@ -17,9 +17,44 @@ use crate::exit_codes;
 /// Why a run that the deadline cut before any answer exits 4.
 pub const NOTHING_JUDGED: &str = "no invocation finished before the --deadline, so nothing was judged; is the transformer hanging? (set --timeout below --deadline)";
 
+/// Why a run cut short by `--max-hangs` before any answer exits 4.
+pub const NOTHING_ANSWERED_HANGING: &str = "no invocation got an answer: the first ones each ran into --timeout and the run stopped (--max-hangs), so nothing was judged; is the transformer hanging?";
+
+/// Why a run that judged nothing exits 4, when no target error says why.
+pub fn nothing_judged_reason(outcome: &CheckOutcome) -> &'static str {
+    if outcome.stopped == Some("hanging") {
+        NOTHING_ANSWERED_HANGING
+    } else {
+        NOTHING_JUDGED
+    }
+}
+
 /// RFC 3339 in UTC, seconds precision.
 pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The one-line error for regression folders that could not be read, if any.
+pub fn corrupt_regressions(outcome: &CheckOutcome) -> Option<String> {
+    let (first, why) = outcome.corrupt_regressions.first()?;
+    let more = match outcome.corrupt_regressions.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "regression {} is corrupt{more}: {why}; fix or delete the folder, the other regressions were replayed",
+        first.display()
+    ))
+}
+
+/// A run that judged nothing (exit 4): its reason becomes the first note, which every renderer
+/// shows in place of the checks, and no check reads as passed.
+pub fn mark_nothing_judged(report: &mut Report, reason: String) {
+    report.notes.insert(0, reason);
+    for c in &mut report.checks {
+        c.status = CheckStatus::Skipped;
+    }
+    report.failures.clear();
 }
 
 /// The per-check table: status from the failures, counts from the run.
@@ -82,6 +117,7 @@ pub fn failure(g: &FailureGroup) -> Failure {
             budget_exhausted: s.budget_exhausted,
         }),
         minimal_batch: g.minimal_batch.clone(),
+        original_message: g.original_message.clone(),
         depends_on: g
             .depends_on
             .iter()
@@ -160,7 +196,8 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         .collect();
     report.checks = check_results(&plan.checks, &outcome.check_counts, &outcome.groups);
     report.failures = failures(&outcome.groups);
-    report.failures_truncated = outcome.groups.len() > MAX_FAILURES_LISTED;
+    report.failures_truncated =
+        outcome.groups.len() > MAX_FAILURES_LISTED || !outcome.overflow.is_empty();
     report.records = record_counts(outcome.records_sent, &outcome.results);
     if !outcome.latency.is_empty() {
         report.latency = Some(LatencySummary::from_histogram(&outcome.latency));
@@ -171,14 +208,26 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
     });
     report.generator = Some(generator_flags(&plan.generator));
     report.notes = outcome.notes.clone();
+    if !outcome.overflow.is_empty() {
+        let n: u64 = outcome.overflow.values().sum();
+        let checks: Vec<&str> = outcome.overflow.keys().map(|c| c.id()).collect();
+        report.notes.push(format!(
+            "{} more violation{} ({}) belong to distinct failures beyond the first {}: counted, not listed",
+            crate::values::format_count(n),
+            if n == 1 { "" } else { "s" },
+            checks.join(", "),
+            crate::values::format_count(crate::contract::MAX_FAILURE_KEYS as u64),
+        ));
+    }
     if let Some((records, bytes)) = outcome.largest_passing
+        && outcome.smallest_failing.is_none_or(|failed| failed > bytes)
         && outcome
             .groups
             .iter()
             .any(|g| g.depends_on.contains(&Dimension::BatchSize))
     {
         report.notes.push(format!(
-            "a failure depends on batch size; the largest batch that passed had {records} records and {} bytes — a buffer hint below that is safe for this transformer",
+            "a failure depends on batch size; the largest batch that passed had {records} records and {} bytes of record data (as put, before base64), and no smaller batch failed — a buffer hint below that is safe for this transformer",
             crate::values::format_count(bytes as u64)
         ));
     }
@@ -192,18 +241,22 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
             id.id, id.code
         ));
     }
-    if let Some(e) = &outcome.unreachable {
-        report.notes.push(format!("{e}; {}", e.hint()));
-    }
-    if outcome.nothing_judged() {
-        report.notes.push(NOTHING_JUDGED.into());
-    }
     report.exit_code = exit_codes::for_run(
         outcome.unreachable.is_some() || outcome.nothing_judged(),
         outcome.failed(),
         false,
         outcome.interrupted(),
     );
+    if let Some(e) = &outcome.unreachable {
+        mark_nothing_judged(&mut report, format!("{e}; {}", e.hint()));
+    } else if outcome.nothing_judged() {
+        mark_nothing_judged(&mut report, nothing_judged_reason(outcome).into());
+    }
+    if let Some(e) = corrupt_regressions(outcome) {
+        // A configuration error outranks every verdict (exit 2), yet the rest was run and reported.
+        report.notes.push(e);
+        report.exit_code = exit_codes::USAGE;
+    }
     report.verdict = if report.exit_code == exit_codes::OK {
         RVerdict::Pass
     } else {

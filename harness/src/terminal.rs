@@ -127,6 +127,9 @@ impl TerminalReporter {
                 },
                 f.message
             ));
+            if let Some(m) = &f.original_message {
+                out.push_str(&format!("    first seen as: {m}\n"));
+            }
             if let Some(b) = &f.minimal_batch {
                 let shrunk = f
                     .shrink
@@ -178,7 +181,8 @@ impl TerminalReporter {
             .filter(|f| f.severity == Severity::Warning)
             .count();
         if warnings > 0 {
-            out.push_str(&format!("\n  {warnings} kinds of warning (see report)\n"));
+            let kinds = if warnings == 1 { "kind" } else { "kinds" };
+            out.push_str(&format!("\n  {warnings} {kinds} of warning (see report)\n"));
         }
         for note in &report.notes {
             out.push_str(&format!("\n  note: {note}\n"));

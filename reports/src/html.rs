@@ -261,6 +261,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 if f.flaky { " · flaky" } else { "" },
                 esc(&f.message)
             )?;
+            if let Some(m) = &f.original_message {
+                write!(out, "<p>first seen as: {}</p>", esc(m))?;
+            }
             if let Some(b) = &f.minimal_batch {
                 write!(out, "<p>minimal batch: {}</p>", esc(b))?;
             }
@@ -280,6 +283,20 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 )?;
             }
         }
+    }
+    if let Some(d) = &report.delivery {
+        write!(
+            out,
+            "<h2>Where the records went</h2><ul><li><a href=\"{0}\"><code>{0}</code></a> — {1} records, {2} bytes in {3} objects</li><li><a href=\"{4}\"><code>{4}</code></a> — {5} records</li><li><a href=\"{6}\"><code>{6}</code></a> — {7} records Dropped</li></ul>",
+            esc(&d.delivered_dir),
+            d.delivered_records,
+            d.delivered_bytes,
+            d.objects,
+            esc(&d.processing_failed_dir),
+            d.failed_records,
+            esc(&d.dropped_file),
+            d.dropped_records,
+        )?;
     }
     let mut charts: Vec<(&str, &LatencySummary)> = Vec::new();
     if let Some(load) = &report.load {

@@ -9,6 +9,16 @@ use crate::{CheckStatus, Report};
 
 pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     let mut suite = TestSuite::new(format!("firehose-harness {}", report.command));
+    if report.nothing_judged() {
+        // Nothing ran: one error, and no check may read as passed.
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+        s.set_message(report.nothing_judged_reason().to_string());
+        s.set_type("Harness.NothingJudged");
+        let mut case = TestCase::new("target reachable", s);
+        case.set_classname(format!("firehose.run.{}", report.target));
+        suite.add_test_case(case);
+        return serialize(suite, out);
+    }
     for check in &report.checks {
         let status = match check.status {
             CheckStatus::Pass | CheckStatus::Warn => TestCaseStatus::success(),
@@ -68,6 +78,10 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             suite.add_test_case(case);
         }
     }
+    serialize(suite, out)
+}
+
+fn serialize(suite: TestSuite, out: &mut impl Write) -> std::io::Result<()> {
     let mut junit = JReport::new("firehose-harness");
     junit.add_test_suite(suite);
     junit

@@ -19,6 +19,14 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         }
     )?;
     writeln!(out, "- target: `{}`", report.target)?;
+    if report.nothing_judged() {
+        writeln!(
+            out,
+            "\n**Nothing was judged**: {}. No check ran, so none passed.",
+            report.nothing_judged_reason()
+        )?;
+        return Ok(());
+    }
     if let Some(seed) = &report.seed {
         writeln!(out, "- seed: `{seed}`")?;
     }
@@ -48,7 +56,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(b) = &report.largest_passing_batch {
         writeln!(
             out,
-            "- largest batch that passed: {} records, {} bytes",
+            "- largest batch that passed: {} records, {} bytes of record data",
             b.records, b.bytes
         )?;
     }
@@ -118,6 +126,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                     .map(|c| format!("; minimal case `cases/{c}`"))
                     .unwrap_or_default()
             )?;
+            if let Some(m) = &f.original_message {
+                writeln!(out, "  - first seen as: {m}")?;
+            }
             if !f.depends_on.is_empty() {
                 let deps: Vec<_> = f
                     .depends_on

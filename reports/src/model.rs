@@ -88,6 +88,10 @@ pub struct Failure {
     /// The minimal batch, described ("1 record: json, 65,537 bytes").
     pub minimal_batch: Option<String>,
     pub depends_on: Vec<Dependency>,
+    /// The message as first seen, when it differs from the minimal case's `message` (shrinking
+    /// keeps the bug, not the words: ids and offsets change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_message: Option<String>,
 }
 
 impl Failure {
@@ -248,6 +252,37 @@ impl LoadSection {
     }
 }
 
+/// What Firehose would have done with the answers: where the files of `delivered/`,
+/// `processing-failed/` and the dropped ids are (relative to the report), and what they hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverySection {
+    pub delivered_dir: String,
+    pub processing_failed_dir: String,
+    pub dropped_file: String,
+    /// `--s3-prefix`, when records were filed under prefixes.
+    pub s3_prefix: Option<String>,
+    /// Batches recorded (judged invocations, up to the cap).
+    pub batches: u64,
+    /// Files written under `delivered/` (one per batch and prefix).
+    pub objects: u64,
+    pub delivered_records: u64,
+    pub delivered_bytes: u64,
+    /// Delivered records whose data does not end in a newline.
+    pub undelimited_records: u64,
+    pub failed_records: u64,
+    /// Batches that failed as a whole (every record in `processing-failed/`).
+    pub failed_batches: u64,
+    pub dropped_records: u64,
+    /// Records in `processing-failed/` per `errorCode`.
+    pub error_codes: std::collections::BTreeMap<String, u64>,
+    /// Distinct S3 prefixes records were filed under.
+    pub prefixes: Vec<String>,
+    pub cap_bytes: u64,
+    /// True when the cap stopped the recording before the run ended.
+    pub truncated: bool,
+    pub notes: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
@@ -285,10 +320,16 @@ pub struct Report {
     pub generator: Option<String>,
     /// Anything a reader should know: normalised corpus quirks, undocumented Firehose behaviour, …
     pub notes: Vec<String>,
+    /// What Firehose would deliver (`check`, `replay`, and `load --keep-delivered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySection>,
 }
 
 /// At most this many distinct failures are listed; the rest are counted in the checks.
 pub const MAX_FAILURES_LISTED: usize = 1000;
+
+/// The exit code of a run that judged nothing: the target could not be started or reached.
+pub const EXIT_NOTHING_JUDGED: i32 = 4;
 
 impl Report {
     pub fn new(command: &str, target: &str) -> Self {
@@ -316,7 +357,22 @@ impl Report {
             load: None,
             generator: None,
             notes: Vec::new(),
+            delivery: None,
         }
+    }
+
+    /// The target could not be started or reached, so no check ran: every renderer says so
+    /// instead of showing checks as passed.
+    pub fn nothing_judged(&self) -> bool {
+        self.exit_code == EXIT_NOTHING_JUDGED
+    }
+
+    /// Why nothing was judged, in one line: the first note, which the harness writes for it.
+    pub fn nothing_judged_reason(&self) -> &str {
+        self.notes
+            .first()
+            .map(String::as_str)
+            .unwrap_or("the target could not be started or reached")
     }
 
     /// Failures of error severity.

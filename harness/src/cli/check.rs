@@ -31,6 +31,9 @@ pub struct CheckArgs {
     /// Stop after this many failing cases.
     #[arg(long, value_name = "N")]
     pub max_failures: Option<u64>,
+    /// Stop after this many invocations in a row got no answer within --timeout (0 = never).
+    #[arg(long, default_value_t = crate::conformance::DEFAULT_MAX_HANGS, value_name = "N")]
+    pub max_hangs: u32,
     /// Report failures as found, without shrinking them.
     #[arg(long)]
     pub no_shrink: bool,
@@ -43,7 +46,8 @@ pub struct CheckArgs {
     /// Skip the boundary phase (one record, empty record, maximal record, near-6 MB batch, …).
     #[arg(long)]
     pub no_boundary: bool,
-    /// Replay real event files from DIR (e.g. shared/fixtures/real-events) before the random cases.
+    /// Replay real event files from DIR (e.g. fixtures/real-events in this repository) before the
+    /// random cases.
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
     /// Send corpus files verbatim, quirks and all, instead of normalising them.
@@ -59,9 +63,12 @@ pub struct CheckArgs {
     /// Neither replay nor save regressions.
     #[arg(long)]
     pub no_regressions: bool,
-    /// Write report.json, junit.xml, summary.md and cases/ here.
+    /// Write report.json, junit.xml, summary.md, cases/, and what Firehose would deliver
+    /// (delivered/, processing-failed/, dropped.json) here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub delivery: super::delivery::DeliveryArgs,
 }
 
 impl CheckArgs {
@@ -70,8 +77,9 @@ impl CheckArgs {
         let seed = self.seed.unwrap_or_else(random_seed);
         let mut plan = CheckPlan::new(generator, seed, self.cases);
         plan.checks = super::parse_checks(&self.checks)?;
-        let (_, _, timeout) = self.target.parse()?;
+        let (spec, _, timeout) = self.target.parse()?;
         plan.timeout = timeout;
+        plan.delivery = self.delivery.log(self.report_dir.as_deref(), &spec)?;
         plan.deadline = self
             .deadline
             .as_deref()
@@ -79,6 +87,7 @@ impl CheckArgs {
             .transpose()
             .map_err(|e| CliError::usage(format!("--deadline: {e}")))?;
         plan.max_failures = self.max_failures;
+        plan.max_hangs = self.max_hangs;
         if self.max_failures == Some(0) {
             return Err(CliError::usage("--max-failures must be at least 1"));
         }
@@ -115,6 +124,13 @@ fn load_corpus(
             .unwrap_or(&f.path)
             .display()
             .to_string();
+        // A JSON file that is no event must not shrink the corpus phase without a word.
+        if f.view.is_none() || (!raw && f.normalised().is_none()) {
+            return Err(CliError::usage(format!(
+                "--corpus: {} is JSON but not a Firehose event (it needs a records array of objects with recordId); remove it, or name it *response*.json if it is a response",
+                f.path.display()
+            )));
+        }
         if raw {
             cases.push(CorpusCase {
                 label,
@@ -131,6 +147,13 @@ fn load_corpus(
         }
     }
     let mut notes = Vec::new();
+    let responses = files.iter().filter(|f| f.is_response).count();
+    if responses > 0 {
+        notes.push(format!(
+            "{responses} corpus file{} named like a response (*response*.json) skipped",
+            if responses == 1 { "" } else { "s" }
+        ));
+    }
     if normalised > 0 {
         notes.push(format!(
             "{normalised} corpus files had quirks Firehose never sends (duplicate ids, broken base64, ISO timestamps, …) and were normalised; --corpus-raw sends them verbatim"
@@ -189,7 +212,10 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
             ));
         }
     };
-    let report = report::check_report(&outcome, &plan, started);
+    let mut report = report::check_report(&outcome, &plan, started);
+    if let (Some(log), Some(dir)) = (&plan.delivery, &args.report_dir) {
+        super::delivery::finish(log, dir, &mut report);
+    }
     reporter.finish();
     super::write_report(&report, &args.report_dir)?;
     if let Some(e) = &outcome.unreachable {
@@ -200,10 +226,17 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     }
     if outcome.nothing_judged() {
         return Err(CliError::Unavailable {
-            message: report::NOTHING_JUDGED.into(),
+            message: report::nothing_judged_reason(&outcome).into(),
             hint: "a hanging target".into(),
         });
     }
+    if let Some(e) = report::corrupt_regressions(&outcome) {
+        reporter.summary(&report, args.report_dir.as_deref());
+        return Err(CliError::usage(e));
+    }
     reporter.summary(&report, args.report_dir.as_deref());
+    if let (Some(section), Some(dir)) = (&report.delivery, &args.report_dir) {
+        println!("{}", super::delivery::summary_line(section, dir));
+    }
     Ok(report.exit_code)
 }

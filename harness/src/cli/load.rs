@@ -90,6 +90,12 @@ pub struct LoadArgs {
     /// Write report.json, junit.xml, summary.md, latency.hlog and cases/ here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Also write what Firehose would deliver (delivered/, processing-failed/, dropped.json) to
+    /// --report-dir, up to 64 MiB.
+    #[arg(long, requires = "report_dir")]
+    pub keep_delivered: bool,
+    #[command(flatten)]
+    pub delivery: super::delivery::DeliveryArgs,
 }
 
 fn usage(flag: &'static str) -> impl Fn(String) -> CliError {
@@ -235,16 +241,23 @@ impl LoadArgs {
         plan.timeout = timeout;
         plan.grace = values::parse_duration(&self.grace).map_err(usage("grace"))?;
         plan.checks = super::parse_checks(&self.checks)?;
-        plan.thresholds = self
-            .thresholds
-            .iter()
-            .map(|t| Threshold::parse(t).map_err(usage("threshold")))
-            .collect::<Result<_, _>>()?;
+        plan.thresholds = Threshold::with_default_gate(
+            self.thresholds
+                .iter()
+                .map(|t| Threshold::parse(t).map_err(usage("threshold")))
+                .collect::<Result<_, _>>()?,
+        );
         plan.cases_dir = self.report_dir.as_ref().map(|d| d.join("cases"));
         plan.hlog = self
             .report_dir
             .as_ref()
             .map(|d| d.join(load::hlog::FILE_NAME));
+        if self.keep_delivered {
+            let (spec, _, _) = self.target.parse()?;
+            plan.delivery = self.delivery.log(self.report_dir.as_deref(), &spec)?;
+        } else if self.delivery.s3_prefix.is_some() {
+            return Err(CliError::usage("--s3-prefix needs --keep-delivered"));
+        }
         let generated = self.event.is_none().then_some(generator);
         Ok((plan, generated))
     }
@@ -285,7 +298,10 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         if outcome.unreachable.is_none() {
             outcome.unreachable = target.throttles().all_throttled(&target.describe());
         }
-        let report = load::report::load_report(&outcome, &plan, generator.as_ref());
+        let mut report = load::report::load_report(&outcome, &plan, generator.as_ref());
+        if let (Some(log), Some(dir)) = (&plan.delivery, &args.report_dir) {
+            super::delivery::finish(log, dir, &mut report);
+        }
         Ok::<_, CliError>((outcome.unreachable.take(), report))
     });
     let (unreachable, report) = match report {

@@ -4,6 +4,8 @@
 //! [`CliError::Usage`], exit 2), builds the target, and calls the engine with the terminal reporter.
 
 mod check;
+mod completions;
+mod delivery;
 mod emulate;
 mod generate;
 mod load;
@@ -56,6 +58,10 @@ pub enum Command {
     Load(Box<load::LoadArgs>),
     /// Merge shard reports exactly, or compare a report with a baseline.
     Report(report_cmd::ReportArgs),
+    /// Print a shell completion script: completions bash > /etc/bash_completion.d/firehose-harness
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (or write one per command with --out-dir).
+    Man(completions::ManArgs),
 }
 
 impl Cli {
@@ -70,6 +76,8 @@ impl Cli {
             Command::Emulate(a) => emulate::run(a),
             Command::Load(a) => load::run(*a),
             Command::Report(a) => report_cmd::run(a),
+            Command::Completions(a) => completions::completions(a),
+            Command::Man(a) => completions::man(a),
         }
     }
 }

@@ -22,14 +22,24 @@ pub struct ReplayArgs {
     /// Checks: `+id` adds, `-id` removes, a plain list replaces the defaults.
     #[arg(long = "checks", value_name = "LIST", allow_hyphen_values = true)]
     pub checks: Vec<String>,
+    /// Write what Firehose would deliver from each case's first run here: delivered/,
+    /// processing-failed/, dropped.json.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub delivery: super::delivery::DeliveryArgs,
 }
 
-/// What a case's failure was, from its case.json: (check id, fingerprint).
-fn original_failure(meta: &Option<Value>) -> Option<(String, String)> {
+/// What a case's failure was, from its case.json: (check id, fingerprint, fingerprint version).
+/// Cases written before `fingerprint_version` existed are version 1.
+fn original_failure(meta: &Option<Value>) -> Option<(String, String, u32)> {
     let m = meta.as_ref()?;
     Some((
         m.get("check")?.as_str()?.to_string(),
         m.get("fingerprint")?.as_str()?.to_string(),
+        m.get("fingerprint_version")
+            .and_then(Value::as_u64)
+            .map_or(1, |v| v as u32),
     ))
 }
 
@@ -44,6 +54,8 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
         .iter()
         .map(|d| load_case(d).map_err(CliError::usage))
         .collect::<Result<Vec<_>, _>>()?;
+    let delivery = args.delivery.log(args.report_dir.as_deref(), &spec)?;
+    super::prepare_report_dir(&args.report_dir)?;
     let target = targets::build(&spec, &options)?;
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -53,16 +65,18 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
             let original = original_failure(&case.meta);
             let mut failed_runs = 0;
             let mut last_problem = None;
-            for _ in 0..args.runs {
+            for run in 0..args.runs {
                 let inv = target
                     .invoke(bytes::Bytes::from(case.event.clone()), timeout)
                     .await?;
                 let verdict = contract::check(&case.view, &inv, &checks);
+                if let Some(log) = delivery.as_ref().filter(|_| run == 0) {
+                    log.observe(&case.event, &inv, &verdict);
+                }
                 let hit = match &original {
-                    Some((check, fp)) => verdict
-                        .key_counts
-                        .keys()
-                        .any(|(c, f)| c.id() == check && f == fp),
+                    Some((check, fp, version)) => verdict.key_counts.keys().any(|(c, f)| {
+                        c.id() == check && contract::fingerprint::matches_saved(fp, *version, f)
+                    }),
                     None => verdict.failed(),
                 };
                 if hit {
@@ -77,7 +91,7 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
             }
             let what = original
                 .as_ref()
-                .map(|(c, _)| c.as_str())
+                .map(|(c, _, _)| c.as_str())
                 .unwrap_or("any check");
             let status = if failed_runs == args.runs {
                 "FAILED"
@@ -101,5 +115,17 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
         }
         target.shutdown().await;
         Ok::<i32, CliError>(worst)
+    })
+    .and_then(|worst| {
+        if let (Some(log), Some(dir)) = (&delivery, &args.report_dir) {
+            let section = log.finish().map_err(|e| {
+                CliError::Io(format!(
+                    "cannot write delivery files to {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            println!("{}", super::delivery::summary_line(&section, dir));
+        }
+        Ok(worst)
     })
 }

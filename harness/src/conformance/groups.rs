@@ -38,17 +38,27 @@ pub struct FailureGroup {
     /// "1 record: json, 65,537 bytes"
     pub minimal_batch: Option<String>,
     pub depends_on: BTreeSet<Dimension>,
+    /// The first occurrence's message before shrinking replaced `first`, when it differs.
+    pub original_message: Option<String>,
 }
 
 impl FailureGroup {
     /// A new group for the failure `(check, fingerprint)` of `verdict`, first seen in `phase`.
+    ///
+    /// A verdict keeps an example of every key it counts; should one ever be missing, the group
+    /// still stands, with a message naming the key, rather than taking the run down.
     pub fn first_seen(verdict: &Verdict, check: CheckId, fingerprint: &str, phase: Phase) -> Self {
         let first = verdict
-            .violations
-            .iter()
-            .find(|v| v.check == check && v.fingerprint == fingerprint)
-            .expect("every counted failure has an example")
-            .clone();
+            .example(check, fingerprint)
+            .cloned()
+            .unwrap_or_else(|| Violation {
+                check,
+                severity: Severity::Error,
+                message: format!("{} failed ({fingerprint}); no example was kept", check.id()),
+                record_id: None,
+                record_index: None,
+                fingerprint: fingerprint.to_string(),
+            });
         FailureGroup {
             check,
             fingerprint: fingerprint.to_string(),
@@ -66,6 +76,7 @@ impl FailureGroup {
             shrink: None,
             minimal_batch: None,
             depends_on: BTreeSet::new(),
+            original_message: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! batches from the seed. A failure not seen before in the run is shrunk (within a budget), re-run to
 //! tell flaky from real, saved as a case folder and as a regression; later occurrences only count.
 
+mod endpoint;
 mod groups;
 mod persist;
 mod runner;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use firehose_generators::GenConfig;
 
 pub use groups::{FailureGroup, ShrinkSummary};
-pub use persist::{CaseFile, load_case, load_regressions};
+pub use persist::{CaseFile, Regressions, load_case, load_regressions};
 pub use runner::{CheckOutcome, PhaseTally, run_check};
 // The load engine saves its failing cases exactly as `check` does.
 pub(crate) use persist::{SavedCase, write_case};
@@ -25,6 +26,9 @@ pub(crate) use runner::Origin;
 pub(crate) use shrink::Minimal;
 
 use crate::contract::CheckSet;
+
+/// `--max-hangs`: consecutive unanswered invocations that end a run.
+pub const DEFAULT_MAX_HANGS: u32 = 3;
 
 /// How much effort shrinking one failure may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,9 @@ pub struct CheckPlan {
     pub deadline: Option<Duration>,
     /// Stop after this many failing cases.
     pub max_failures: Option<u64>,
+    /// Stop after this many invocations in a row got no answer (0 = never): a target that hangs
+    /// must not hold CI for cases × timeout.
+    pub max_hangs: u32,
     pub shrink: ShrinkBudget,
     pub boundary: bool,
     /// Where minimal failing cases are saved and replayed from.
@@ -78,6 +85,8 @@ pub struct CheckPlan {
     pub corpus: Vec<CorpusCase>,
     /// Facts about the inputs the report should state (e.g. that corpus quirks were normalised).
     pub notes: Vec<String>,
+    /// Told every judged invocation, to work out what Firehose would deliver.
+    pub delivery: Option<std::sync::Arc<crate::delivery::DeliveryLog>>,
 }
 
 impl CheckPlan {
@@ -91,12 +100,14 @@ impl CheckPlan {
             timeout: Duration::from_secs(firehose_generators::wire::MAX_INVOCATION_SECS),
             deadline: None,
             max_failures: None,
+            max_hangs: DEFAULT_MAX_HANGS,
             shrink: ShrinkBudget::default(),
             boundary: true,
             regressions: None,
             cases_dir: None,
             corpus: Vec::new(),
             notes: Vec::new(),
+            delivery: None,
         }
     }
 }

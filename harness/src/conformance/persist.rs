@@ -71,11 +71,13 @@ fn case_json(case: &SavedCase<'_>) -> Value {
         "check": g.check.id(),
         "code": g.check.code(),
         "fingerprint": g.fingerprint,
+        "fingerprint_version": crate::contract::fingerprint::FINGERPRINT_VERSION,
+        "original_message": g.original_message,
         "flaky": m.flaky,
         "violations": violations,
         "batch": m.spec.as_ref().map(|s| json!({
             "source": s.source.name(),
-            "records": s.records.iter().map(|r| r.describe()).collect::<Vec<_>>(),
+            "records": super::runner::describe_records(s).into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
         })),
         "event_bytes": m.bytes.len(),
         "invocation": {
@@ -95,8 +97,33 @@ fn case_json(case: &SavedCase<'_>) -> Value {
     })
 }
 
+/// Fill a folder through a temporary sibling renamed into place at the end, so a CI cache saved
+/// mid-write, a full disk or a kill never leaves a half-written case that breaks later runs.
+fn write_atomically(dir: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::rename(&tmp, dir)
+}
+
 pub(crate) fn write_case(dir: &Path, case: &SavedCase<'_>) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    write_atomically(dir, |dir| fill_case(dir, case))
+}
+
+fn fill_case(dir: &Path, case: &SavedCase<'_>) -> io::Result<()> {
     let m = case.minimal;
     std::fs::write(dir.join("event.json"), &m.bytes)?;
     std::fs::write(dir.join("response.body"), &m.inv.body)?;
@@ -128,18 +155,38 @@ fn fnv(s: &[u8]) -> u64 {
     })
 }
 
-pub(super) fn save_regression(dir: &Path, case: &SavedCase<'_>) -> io::Result<()> {
+/// A regression ready to write: runs keep them until they know they judged something (a run that
+/// ends with exit 4 saves none).
+pub(crate) struct PreparedRegression {
+    dir: PathBuf,
+    event: bytes::Bytes,
+    meta: Vec<u8>,
+}
+
+impl PreparedRegression {
+    pub fn write(&self) -> io::Result<()> {
+        write_atomically(&self.dir, |dir| {
+            std::fs::write(dir.join("event.json"), &self.event)?;
+            std::fs::write(dir.join("case.json"), &self.meta)
+        })
+    }
+}
+
+pub(super) fn prepare_regression(
+    dir: &Path,
+    case: &SavedCase<'_>,
+) -> io::Result<PreparedRegression> {
     let g = case.group;
     let name = format!(
         "{}-{:016x}",
         g.check.id(),
         fnv(format!("{}\u{0}{}", g.fingerprint, case.target.describe()).as_bytes())
     );
-    let dir = dir.join(name);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("event.json"), &case.minimal.bytes)?;
-    let meta = serde_json::to_vec_pretty(&case_json(case)).map_err(io::Error::other)?;
-    std::fs::write(dir.join("case.json"), meta)
+    Ok(PreparedRegression {
+        dir: dir.join(name),
+        event: case.minimal.bytes.clone(),
+        meta: serde_json::to_vec_pretty(&case_json(case)).map_err(io::Error::other)?,
+    })
 }
 
 /// A saved event, ready to send again.
@@ -175,18 +222,39 @@ pub fn load_case(dir: &Path) -> Result<CaseFile, String> {
     })
 }
 
-/// Every regression under `dir`, sorted by name. A missing folder is an empty list.
-pub fn load_regressions(dir: &Path) -> Result<Vec<CaseFile>, String> {
+/// The regressions under a folder: those that load, and those that do not with the reason.
+#[derive(Debug, Default)]
+pub struct Regressions {
+    pub cases: Vec<CaseFile>,
+    /// Folders that are not a readable case: (folder, why). They must not switch the whole gate off
+    /// silently, so the run replays the rest and then fails with exit 2 naming each.
+    pub corrupt: Vec<(PathBuf, String)>,
+}
+
+/// Every regression under `dir`, sorted by name. A missing folder is an empty list; temporary
+/// folders of an interrupted write (`.NAME.tmp-PID`) are not regressions.
+pub fn load_regressions(dir: &Path) -> Result<Regressions, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Regressions::default()),
         Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
     };
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join("event.json").is_file())
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     dirs.sort();
-    dirs.iter().map(|d| load_case(d)).collect()
+    let mut out = Regressions::default();
+    for d in dirs {
+        match load_case(&d) {
+            Ok(case) => out.cases.push(case),
+            Err(e) => out.corrupt.push((d, e)),
+        }
+    }
+    Ok(out)
 }

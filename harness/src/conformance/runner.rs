@@ -10,10 +10,11 @@ use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
 use super::CheckPlan;
+use super::endpoint::{EndpointProbe, Probe};
 use super::groups::FailureGroup;
 use super::persist::{self, SavedCase};
 use super::shrink::{self, Minimal};
-use crate::contract::{self, CheckId, RecordResults, Severity, Verdict};
+use crate::contract::{self, CheckId, MAX_FAILURE_KEYS, RecordResults, Severity, Verdict};
 use crate::events::{EventSink, Phase, RunEvent};
 use crate::invocation::Invocation;
 use crate::targets::{Target, TargetError};
@@ -35,16 +36,27 @@ pub struct CheckOutcome {
     pub groups: Vec<FailureGroup>,
     /// Violations per check over the run.
     pub check_counts: BTreeMap<CheckId, u64>,
+    /// Violations per check of distinct failures beyond the first [`MAX_FAILURE_KEYS`]: counted,
+    /// not listed (`failures_truncated`).
+    pub overflow: BTreeMap<CheckId, u64>,
     pub results: RecordResults,
     pub records_sent: u64,
     /// Invocation time in microseconds, main-phase cases only (not shrink attempts).
     pub latency: Histogram<u64>,
-    /// `deadline`, `max-failures` or `interrupted`.
+    /// `deadline`, `max-failures`, `hanging` or `interrupted`.
     pub stopped: Option<&'static str>,
+    /// Some invocation got an answer (anything but a timeout): a run cut short for hanging before
+    /// one did judged nothing.
+    pub answered_any: bool,
     /// Set when the target could not be reached before anything was judged.
     pub unreachable: Option<TargetError>,
-    /// (records, bytes) of the largest batch that passed.
+    /// Regression folders that could not be read: the run replays the rest, then exits 2.
+    pub corrupt_regressions: Vec<(std::path::PathBuf, String)>,
+    /// (records, bytes of record data as put) of the largest batch that passed.
     pub largest_passing: Option<(usize, usize)>,
+    /// Bytes of record data of the smallest batch that failed, so the report never calls a size
+    /// safe when a smaller batch failed.
+    pub smallest_failing: Option<usize>,
     pub notes: Vec<String>,
     pub duration: Duration,
 }
@@ -63,10 +75,11 @@ impl CheckOutcome {
         self.phases.values().map(|t| t.run).sum()
     }
 
-    /// The deadline ended the run before any invocation finished: nothing was judged, which must not
-    /// read as a pass.
+    /// The deadline ended the run before any invocation finished, or the target hung from the first
+    /// call: nothing was judged, which must not read as a pass.
     pub fn nothing_judged(&self) -> bool {
-        self.stopped == Some("deadline") && self.judged() == 0
+        (self.stopped == Some("deadline") && self.judged() == 0)
+            || (self.stopped == Some("hanging") && !self.answered_any)
     }
 }
 
@@ -75,6 +88,8 @@ pub(super) enum Stop {
     Deadline,
     Interrupted,
     MaxFailures,
+    /// `--max-hangs` invocations in a row got no answer.
+    Hanging,
     Unreachable(TargetError),
 }
 
@@ -88,6 +103,9 @@ pub(super) struct Input {
     pub event: Option<Event>,
     /// Where it came from: a case index, a boundary name, a corpus file.
     pub origin: Origin,
+    /// The records' data as put (after producer compression, before base64), summed: the bytes a
+    /// buffer hint is about. Unknown for events that do not parse.
+    pub data_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +135,7 @@ impl Input {
         Input {
             bytes: Bytes::from(event.to_json()),
             view: EventView::from(&event),
+            data_bytes: Some(data_bytes(&event)),
             spec: Some(spec),
             event: None,
             origin,
@@ -127,11 +146,29 @@ impl Input {
         Input {
             bytes: Bytes::from(event.to_json()),
             view: EventView::from(&event),
+            data_bytes: Some(data_bytes(&event)),
             spec: None,
             event: Some(event),
             origin,
         }
     }
+
+    /// Bytes sent as they are (a regression, a corpus file), with `event` when they parse.
+    fn verbatim(bytes: Vec<u8>, view: EventView, event: Option<Event>, origin: Origin) -> Input {
+        Input {
+            data_bytes: event.as_ref().map(data_bytes),
+            bytes: Bytes::from(bytes),
+            view,
+            spec: None,
+            event,
+            origin,
+        }
+    }
+}
+
+/// The records' data as put, summed.
+fn data_bytes(event: &Event) -> usize {
+    event.records.iter().map(|r| r.data.len()).sum()
 }
 
 pub(super) struct Runner<'a> {
@@ -144,6 +181,14 @@ pub(super) struct Runner<'a> {
     judged_any: bool,
     failing_cases: u64,
     saved: u64,
+    /// Decides from the first answers whether a transformer is there at all.
+    probe: EndpointProbe,
+    /// Answers the probe holds back until it decides.
+    held: Vec<(Phase, Input, Invocation, Verdict)>,
+    /// Invocations in a row, in completion order, that got no answer.
+    hangs_in_a_row: u32,
+    /// Regressions to write once the run is known to have judged something.
+    pending_regressions: Vec<persist::PreparedRegression>,
 }
 
 /// Run `plan` against `target` (already started). Cancel `cancel` to stop early; the outcome so far is
@@ -167,18 +212,26 @@ pub async fn run_check(
             phases: BTreeMap::new(),
             groups: Vec::new(),
             check_counts: BTreeMap::new(),
+            overflow: BTreeMap::new(),
             results: RecordResults::default(),
             records_sent: 0,
             latency: firehose_reports::histogram::new_latency_histogram(),
             stopped: None,
+            answered_any: false,
             unreachable: None,
+            corrupt_regressions: Vec::new(),
             largest_passing: None,
+            smallest_failing: None,
             notes: Vec::new(),
             duration: Duration::ZERO,
         },
         judged_any: false,
         failing_cases: 0,
         saved: 0,
+        probe: EndpointProbe::default(),
+        held: Vec::new(),
+        hangs_in_a_row: 0,
+        pending_regressions: Vec::new(),
     };
     if let Err(stop) = runner.run_phases().await {
         match stop {
@@ -201,7 +254,23 @@ pub async fn run_check(
                     runner.failing_cases
                 ));
             }
+            Stop::Hanging => {
+                runner.out.stopped = Some("hanging");
+                runner.note(format!(
+                    "cut short: {} invocations in a row got no answer within {} (--max-hangs); the cases not run were not judged",
+                    plan.max_hangs,
+                    crate::values::format_duration(plan.timeout)
+                ));
+            }
             Stop::Unreachable(e) => runner.out.unreachable = Some(e),
+        }
+    }
+    // Nothing from a run that judged nothing is kept as a regression.
+    if runner.out.unreachable.is_none() && !runner.out.nothing_judged() {
+        for r in std::mem::take(&mut runner.pending_regressions) {
+            if let Err(e) = r.write() {
+                runner.note(format!("regression could not be saved: {e}"));
+            }
         }
     }
     runner.out.duration = started.elapsed();
@@ -221,12 +290,14 @@ impl Runner<'_> {
         }
         let regressions = match &plan.regressions {
             Some(dir) => persist::load_regressions(dir),
-            None => Ok(Vec::new()),
+            None => Ok(persist::Regressions::default()),
         };
         let regressions = regressions.unwrap_or_else(|e| {
             self.note(format!("regressions not replayed: {e}"));
-            Vec::new()
+            persist::Regressions::default()
         });
+        self.out.corrupt_regressions = regressions.corrupt;
+        let regressions = regressions.cases;
         let boundary = if plan.boundary {
             boundary_cases(&plan.generator)
         } else {
@@ -243,13 +314,13 @@ impl Runner<'_> {
         });
         self.begin(Phase::Regression, regressions.len() as u64);
         for case in regressions {
-            let input = Input {
-                view: case.view,
-                event: Event::from_json(&case.event).ok(),
-                bytes: Bytes::from(case.event),
-                spec: None,
-                origin: Origin::Regression { dir: case.name },
-            };
+            let event = Event::from_json(&case.event).ok();
+            let input = Input::verbatim(
+                case.event,
+                case.view,
+                event,
+                Origin::Regression { dir: case.name },
+            );
             self.run_case(Phase::Regression, input).await?;
         }
         self.begin(Phase::Boundary, boundary.len() as u64);
@@ -266,15 +337,14 @@ impl Runner<'_> {
                     continue;
                 }
             };
-            let input = Input {
-                bytes: Bytes::from(case.bytes.clone()),
+            let input = Input::verbatim(
+                case.bytes.clone(),
                 view,
-                spec: None,
-                event: Event::from_json(&case.bytes).ok(),
-                origin: Origin::Corpus {
+                Event::from_json(&case.bytes).ok(),
+                Origin::Corpus {
                     file: case.label.clone(),
                 },
-            };
+            );
             self.run_case(Phase::Corpus, input).await?;
         }
         // With a corpus, every fourth random case mutates a real event instead of generating one.
@@ -300,6 +370,13 @@ impl Runner<'_> {
             };
             self.run_case(Phase::Random, input).await?;
         }
+        // A run shorter than the probe whose every answer looked like a wrong address.
+        if !self.held.is_empty() {
+            return Err(Stop::Unreachable(TargetError::WrongEndpoint {
+                target: self.out.target.clone(),
+                reason: self.probe.reason(),
+            }));
+        }
         Ok(())
     }
 
@@ -313,6 +390,9 @@ impl Runner<'_> {
 
     /// Invoke once (twice with `deterministic`) and judge. Deadline and Ctrl-C interrupt the wait.
     pub(super) async fn attempt(&mut self, input: &Input) -> Result<(Invocation, Verdict), Stop> {
+        if self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs {
+            return Err(Stop::Hanging);
+        }
         let inv = self.invoke(input.bytes.clone()).await?;
         if inv.service_error.is_some() {
             // Still throttled after its retries: the function never answered, nothing to judge.
@@ -347,6 +427,12 @@ impl Runner<'_> {
         match result {
             Ok(inv) => {
                 self.judged_any = true;
+                if inv.outcome == crate::invocation::Outcome::TimedOut {
+                    self.hangs_in_a_row += 1;
+                } else {
+                    self.hangs_in_a_row = 0;
+                    self.out.answered_any = true;
+                }
                 Ok(inv)
             }
             Err(e) if !self.judged_any => Err(Stop::Unreachable(e)),
@@ -360,6 +446,41 @@ impl Runner<'_> {
         if inv.service_error.is_some() {
             // Not judged; the target counts it (see `Target::throttles`).
             return Ok(());
+        }
+        match self.probe.observe(&inv) {
+            Probe::Hold => {
+                self.held.push((phase, input, inv, verdict));
+                return Ok(());
+            }
+            Probe::WrongEndpoint => {
+                return Err(Stop::Unreachable(TargetError::WrongEndpoint {
+                    target: self.out.target.clone(),
+                    reason: self.probe.reason(),
+                }));
+            }
+            Probe::Judge => {
+                for (phase, input, inv, verdict) in std::mem::take(&mut self.held) {
+                    self.judge_case(phase, input, inv, verdict).await?;
+                }
+            }
+        }
+        self.judge_case(phase, input, inv, verdict).await?;
+        if self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs {
+            return Err(Stop::Hanging);
+        }
+        Ok(())
+    }
+
+    /// Count one answer into the run and file its failures.
+    async fn judge_case(
+        &mut self,
+        phase: Phase,
+        input: Input,
+        inv: Invocation,
+        verdict: Verdict,
+    ) -> Result<(), Stop> {
+        if let Some(delivery) = &self.plan.delivery {
+            delivery.observe(&input.bytes, &inv, &verdict);
         }
         let _ = self
             .out
@@ -375,8 +496,13 @@ impl Runner<'_> {
         tally.run += 1;
         if failed {
             tally.failed += 1;
-        } else {
-            let size = (input.view.record_ids.len(), input.bytes.len());
+            if let Some(bytes) = input.data_bytes
+                && self.out.smallest_failing.is_none_or(|b| bytes < b)
+            {
+                self.out.smallest_failing = Some(bytes);
+            }
+        } else if let Some(bytes) = input.data_bytes {
+            let size = (input.view.record_ids.len(), bytes);
             if self.out.largest_passing.is_none_or(|(_, b)| size.1 > b) {
                 self.out.largest_passing = Some(size);
             }
@@ -412,6 +538,9 @@ impl Runner<'_> {
         inv: &Invocation,
         verdict: &Verdict,
     ) -> Result<(), Stop> {
+        for (check, n) in &verdict.overflow {
+            *self.out.overflow.entry(*check).or_default() += n;
+        }
         for ((check, fingerprint), count) in &verdict.key_counts {
             if let Some(g) = self
                 .out
@@ -421,6 +550,10 @@ impl Runner<'_> {
             {
                 g.count += count;
                 g.cases += 1;
+                continue;
+            }
+            if self.out.groups.len() >= MAX_FAILURE_KEYS {
+                *self.out.overflow.entry(*check).or_default() += count;
                 continue;
             }
             let mut group = FailureGroup::first_seen(verdict, *check, fingerprint, phase);
@@ -440,6 +573,9 @@ impl Runner<'_> {
                     .iter()
                     .find(|v| v.check == *check && &v.fingerprint == fingerprint)
                 {
+                    if v.message != group.first.message {
+                        group.original_message = Some(group.first.message.clone());
+                    }
                     group.first = v.clone();
                 }
                 group.flaky = minimal.flaky;
@@ -486,6 +622,7 @@ impl Runner<'_> {
             spec: None,
             event: None,
             origin: input.origin.clone(),
+            data_bytes: None,
         };
         // A deadline or Ctrl-C here must not lose the case: save it, the main loop stops next.
         if let Ok((_, rerun)) = self.attempt(&again).await {
@@ -520,31 +657,56 @@ impl Runner<'_> {
         }
         if let Some(dir) = &self.plan.regressions
             && phase != Phase::Regression
-            && let Err(e) = persist::save_regression(dir, &case)
         {
-            self.note(format!(
-                "regression could not be saved under {}: {e}",
-                dir.display()
-            ));
+            match persist::prepare_regression(dir, &case) {
+                Ok(r) => self.pending_regressions.push(r),
+                Err(e) => self.note(format!(
+                    "regression could not be saved under {}: {e}",
+                    dir.display()
+                )),
+            }
         }
         wrote
     }
 }
 
-/// "3 records, 1,204 bytes: json, 400 bytes; text with multi-byte UTF-8, 800 bytes; …"
-pub(super) fn describe_batch(spec: &BatchSpec) -> String {
-    let n = spec.records.len();
+/// "1 record from direct-put, 65,537 bytes of record data: text, 65537 bytes" — sizes are the
+/// records' data as put, never the requested content size (a CloudWatch Logs envelope asked for 0
+/// bytes is still 333).
+pub(crate) fn describe_batch(spec: &BatchSpec) -> String {
+    let records = describe_records(spec);
+    let n = records.len();
+    let total: usize = records.iter().map(|(bytes, _)| bytes).sum();
     let head = format!(
-        "{} record{} from {}",
+        "{} record{} from {}, {} bytes of record data",
         n,
         if n == 1 { "" } else { "s" },
-        spec.source
+        spec.source,
+        crate::values::format_count(total as u64),
     );
-    let shown: Vec<String> = spec.records.iter().take(3).map(|r| r.describe()).collect();
+    let shown: Vec<&str> = records.iter().take(3).map(|(_, d)| d.as_str()).collect();
     let more = if n > 3 {
         format!("; … {} more", n - 3)
     } else {
         String::new()
     };
     format!("{head}: {}{more}", shown.join("; "))
+}
+
+/// Each record of `spec` with its data's size as put, described.
+pub(crate) fn describe_records(spec: &BatchSpec) -> Vec<(usize, String)> {
+    spec.records
+        .iter()
+        .map(|r| {
+            let bytes = r.payload().len();
+            let mut s = format!("{}, {bytes} bytes", r.family.describe(r.variant));
+            if r.compression != firehose_generators::payload::Compression::None {
+                s.push_str(&format!(", {} level {}", r.compression, r.level));
+            }
+            if r.id_style != firehose_generators::IdStyle::Short {
+                s.push_str(&format!(", {} id", r.id_style.name()));
+            }
+            (bytes, s)
+        })
+        .collect()
 }

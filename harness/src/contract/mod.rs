@@ -10,6 +10,7 @@
 
 mod base64;
 mod checks;
+pub mod fingerprint;
 mod response;
 
 use std::collections::BTreeMap;
@@ -27,7 +28,17 @@ pub use response::{Field, Item, JsonKind, RecordView, ResponseView};
 use crate::invocation::{Invocation, Outcome};
 
 /// At most this many example violations are kept per check and invocation; the count is exact.
+/// The first violation of every distinct failure is kept even past this cap, so every counted
+/// (check, fingerprint) has an example to show.
 pub const EXAMPLES_PER_CHECK: usize = 20;
+
+/// At most this many examples are kept per distinct failure (check, fingerprint) and invocation.
+pub const EXAMPLES_PER_KEY: usize = 5;
+
+/// Distinct failures (check, fingerprint) tracked per invocation and per run; DESIGN's
+/// `failures_truncated`. Violations of further keys are counted per check only
+/// ([`Verdict::overflow`]), never as a key without an example.
+pub const MAX_FAILURE_KEYS: usize = 1000;
 
 /// One broken rule, about one record where that applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +72,27 @@ impl RecordResults {
 }
 
 /// The judgement of one invocation.
+///
+/// Invariant: every key of [`Verdict::key_counts`] has at least one example in
+/// [`Verdict::violations`] — reports and shrinking look examples up by key.
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
-    /// Examples, at most [`EXAMPLES_PER_CHECK`] per check.
+    /// Examples: the first of every distinct failure, then up to [`EXAMPLES_PER_KEY`] per failure
+    /// while the check has fewer than [`EXAMPLES_PER_CHECK`].
     pub violations: Vec<Violation>,
     /// Exact number of violations per check.
     pub counts: BTreeMap<CheckId, u64>,
-    /// Exact number of violations per distinct failure (check, fingerprint).
+    /// Exact number of violations per distinct failure (check, fingerprint), for at most
+    /// [`MAX_FAILURE_KEYS`] distinct failures.
     pub key_counts: BTreeMap<(CheckId, String), u64>,
+    /// Violations per check whose distinct failure came after the first [`MAX_FAILURE_KEYS`].
+    pub overflow: BTreeMap<CheckId, u64>,
     pub results: RecordResults,
     /// Bytes of `Ok` output data the transformer produced (base64 length × 3/4), for throughput.
     pub output_bytes: u64,
+    /// Examples kept per check and per key, so `push` decides in O(log n).
+    kept_per_check: BTreeMap<CheckId, usize>,
+    kept_per_key: BTreeMap<(CheckId, String), usize>,
 }
 
 impl Verdict {
@@ -100,15 +121,37 @@ impl Verdict {
         if !checks.contains(v.check) {
             return;
         }
-        *self
-            .key_counts
-            .entry((v.check, v.fingerprint.clone()))
-            .or_default() += 1;
-        let n = self.counts.entry(v.check).or_default();
-        *n += 1;
-        if *n as usize <= EXAMPLES_PER_CHECK {
+        *self.counts.entry(v.check).or_default() += 1;
+        let key = (v.check, v.fingerprint.clone());
+        let tracked = self.key_counts.len();
+        let first_of_key = match self.key_counts.get_mut(&key) {
+            Some(n) => {
+                *n += 1;
+                false
+            }
+            None if tracked < MAX_FAILURE_KEYS => {
+                self.key_counts.insert(key.clone(), 1);
+                true
+            }
+            None => {
+                *self.overflow.entry(v.check).or_default() += 1;
+                return;
+            }
+        };
+        let per_check = self.kept_per_check.entry(v.check).or_default();
+        let per_key = self.kept_per_key.entry(key).or_default();
+        if first_of_key || (*per_key < EXAMPLES_PER_KEY && *per_check < EXAMPLES_PER_CHECK) {
+            *per_check += 1;
+            *per_key += 1;
             self.violations.push(v);
         }
+    }
+
+    /// The first example of the distinct failure `(check, fingerprint)`, if this verdict counts it.
+    pub fn example(&self, check: CheckId, fingerprint: &str) -> Option<&Violation> {
+        self.violations
+            .iter()
+            .find(|v| v.check == check && v.fingerprint == fingerprint)
     }
 }
 
@@ -198,7 +241,7 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
             checks,
             violation(
                 CheckId::InvocationSucceeded,
-                format!("error:{}", fe.kind),
+                fingerprint::function_error(&fe.kind, fe.message.as_deref()),
                 message,
             ),
         );
@@ -315,7 +358,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                 checks,
                 violation(
                     CheckId::InvocationSucceeded,
-                    format!("error:{kind}"),
+                    fingerprint::function_error(kind, Some(msg)),
                     format!(
                         "the function returned an error body ({kind}): {}",
                         clip(msg, 300)

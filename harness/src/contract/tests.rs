@@ -225,7 +225,7 @@ fn examples_are_capped_counts_are_exact() {
     };
     let v = check(&ev, &answer(r#"{"records":[]}"#), &CheckSet::default());
     assert_eq!(v.counts[&CheckId::NoMissingRecordIds], 500);
-    assert_eq!(v.violations.len(), EXAMPLES_PER_CHECK);
+    assert_eq!(v.violations.len(), EXAMPLES_PER_KEY);
     assert_eq!(v.failure_keys().len(), 1);
 }
 
@@ -275,4 +275,148 @@ fn ids_sent_twice_may_come_back_twice() {
         failed_checks(&ev, &thrice, &CheckSet::default()),
         ["no_duplicate_record_ids"]
     );
+}
+
+mod every_counted_failure_has_an_example {
+    //! Issue 9, point 1: a verdict once counted violations of a (check, fingerprint) for which it
+    //! kept no example, and the runner panicked looking for one. Responses here are derived from
+    //! events with a mix of defects per record, in batches past the per-check example cap.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Defect {
+        Fine,
+        Missing,
+        Duplicated,
+        Unknown(u16),
+        Result(String),
+        NoResult,
+        OkWithoutData,
+        Unpadded,
+        NotBase64(String),
+        DataNotString,
+        PartitionKeys(Value),
+        MetadataNotObject,
+    }
+
+    fn defect() -> impl Strategy<Value = Defect> {
+        prop_oneof![
+            4 => Just(Defect::Fine),
+            1 => Just(Defect::Missing),
+            1 => Just(Defect::Duplicated),
+            1 => any::<u16>().prop_map(Defect::Unknown),
+            1 => "[A-Za-z]{1,12}".prop_map(Defect::Result),
+            1 => Just(Defect::NoResult),
+            1 => Just(Defect::OkWithoutData),
+            1 => Just(Defect::Unpadded),
+            1 => "[ -~]{1,20}".prop_map(Defect::NotBase64),
+            1 => Just(Defect::DataNotString),
+            1 => prop_oneof![
+                Just(json!({"k": 1})),
+                Just(json!({"k": ""})),
+                Just(json!({"": "v"})),
+                Just(json!({"k": null})),
+                Just(json!([1])),
+            ]
+            .prop_map(Defect::PartitionKeys),
+            1 => Just(Defect::MetadataNotObject),
+        ]
+    }
+
+    fn respond(defects: &[Defect]) -> String {
+        let mut out = Vec::new();
+        for (i, d) in defects.iter().enumerate() {
+            let id = format!("r{i}");
+            let ok = json!({"recordId": id, "result": "Ok", "data": "aGkK"});
+            match d {
+                Defect::Fine => out.push(ok),
+                Defect::Missing => {}
+                Defect::Duplicated => {
+                    out.push(ok.clone());
+                    out.push(ok);
+                }
+                Defect::Unknown(n) => {
+                    out.push(ok);
+                    out.push(json!({"recordId": format!("x{n}"), "result": "Ok", "data": "aGk="}));
+                }
+                Defect::Result(r) => out.push(json!({"recordId": id, "result": r, "data": "aGk="})),
+                Defect::NoResult => out.push(json!({"recordId": id, "data": "aGk="})),
+                Defect::OkWithoutData => out.push(json!({"recordId": id, "result": "Ok"})),
+                Defect::Unpadded => {
+                    out.push(json!({"recordId": id, "result": "Ok", "data": "aGk"}))
+                }
+                Defect::NotBase64(s) => {
+                    out.push(json!({"recordId": id, "result": "Ok", "data": s}))
+                }
+                Defect::DataNotString => {
+                    out.push(json!({"recordId": id, "result": "Ok", "data": 7}))
+                }
+                Defect::PartitionKeys(keys) => out.push(json!({
+                    "recordId": id, "result": "Ok", "data": "aGk=",
+                    "metadata": {"partitionKeys": keys}
+                })),
+                Defect::MetadataNotObject => out.push(json!({
+                    "recordId": id, "result": "Ok", "data": "aGk=", "metadata": "x"
+                })),
+            }
+        }
+        json!({ "records": out }).to_string()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn in_mixed_batches_of_more_than_twenty_records(
+            defects in proptest::collection::vec(defect(), 21..300)
+        ) {
+            let ids: Vec<String> = (0..defects.len()).map(|i| format!("r{i}")).collect();
+            let ev = EventView { source: Source::DirectPut, record_ids: ids };
+            let verdict = check(&ev, &answer(&respond(&defects)), &CheckSet::all());
+            for (check, fingerprint) in verdict.key_counts.keys() {
+                prop_assert!(
+                    verdict.example(*check, fingerprint).is_some(),
+                    "{} / {fingerprint} counted without an example", check.id()
+                );
+            }
+            // Counts stay exact: per check, the keys and the overflow add up to the total.
+            for (check, total) in &verdict.counts {
+                let keyed: u64 = verdict
+                    .key_counts
+                    .iter()
+                    .filter(|((c, _), _)| c == check)
+                    .map(|(_, n)| n)
+                    .sum();
+                let over = verdict.overflow.get(check).copied().unwrap_or(0);
+                prop_assert_eq!(keyed + over, *total);
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_key_cap_violations_are_counted_per_check_not_as_keys() {
+        let n = MAX_FAILURE_KEYS + 50;
+        let ids: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+        let ev = EventView {
+            source: Source::DirectPut,
+            record_ids: ids.clone(),
+        };
+        // Every record answers a different illegal result: one distinct failure each.
+        let out: Vec<Value> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| json!({"recordId": id, "result": format!("bad{i}"), "data": "aGk="}))
+            .collect();
+        let verdict = check(
+            &ev,
+            &answer(&json!({ "records": out }).to_string()),
+            &CheckSet::all(),
+        );
+        assert_eq!(verdict.key_counts.len(), MAX_FAILURE_KEYS);
+        assert_eq!(verdict.overflow[&CheckId::ResultIsLegal], 50);
+        assert_eq!(verdict.counts[&CheckId::ResultIsLegal], n as u64);
+    }
 }

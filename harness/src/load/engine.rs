@@ -147,6 +147,7 @@ struct Shared {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     cases: CaseSaver,
+    delivery: Option<Arc<crate::delivery::DeliveryLog>>,
 }
 
 /// Saves the first few failing cases per check, from whichever invocation gets there first.
@@ -214,6 +215,7 @@ impl CaseSaver {
                 shrink: None,
                 minimal_batch: None,
                 depends_on: Default::default(),
+                original_message: None,
             };
             let minimal = Minimal {
                 spec: event.spec.clone(),
@@ -283,6 +285,7 @@ pub async fn run_load(
             seed: plan.seed,
             claimed: Default::default(),
         },
+        delivery: plan.delivery.clone(),
     });
     let mut collector = Collector::new(&plan, target.describe(), start, started_at, sink);
     collector.emit(LoadEvent::Started {
@@ -730,6 +733,9 @@ async fn invoke_one(
                 Err(e) => Invocation::broken(e.to_string(), done - sent),
             };
             let verdict = contract::check(&event.view, &inv, &shared.checks);
+            if let Some(delivery) = shared.delivery.as_ref().filter(|_| !claimed.warmup) {
+                delivery.observe(&event.bytes, &inv, &verdict);
+            }
             let saved = if verdict.failed() {
                 shared
                     .cases
@@ -1034,6 +1040,7 @@ impl<'a> Collector<'a> {
                 shrink: None,
                 minimal_batch: None,
                 depends_on: Default::default(),
+                original_message: None,
             });
         }
     }

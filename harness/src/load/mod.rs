@@ -169,6 +169,8 @@ pub struct LoadPlan {
     pub firehose: Option<FirehoseModel>,
     /// How often the live view is refreshed.
     pub progress_every: Duration,
+    /// `--keep-delivered`: told every measured answer, to work out what Firehose would deliver.
+    pub delivery: Option<std::sync::Arc<crate::delivery::DeliveryLog>>,
 }
 
 impl LoadPlan {
@@ -192,6 +194,7 @@ impl LoadPlan {
             hlog: None,
             firehose: None,
             progress_every: Duration::from_millis(250),
+            delivery: None,
         }
     }
 }

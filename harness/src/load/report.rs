@@ -119,9 +119,9 @@ pub fn load_report(
     report.generator = generator.map(generator_flags);
     report.notes = outcome.notes.clone();
     if let Some(e) = &outcome.unreachable {
-        report.notes.push(format!("{e}; {}", e.hint()));
+        crate::report::mark_nothing_judged(&mut report, format!("{e}; {}", e.hint()));
     } else if outcome.nothing_judged() && outcome.stopped != Some(Stopped::Interrupted) {
-        report.notes.push(NOTHING_ANSWERED.into());
+        crate::report::mark_nothing_judged(&mut report, NOTHING_ANSWERED.into());
     }
     let secs = outcome.measured_span.as_secs_f64();
     let rate = outcome.rate_achieved();

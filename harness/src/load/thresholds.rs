@@ -83,11 +83,22 @@ pub struct Judged {
     pub actual: String,
 }
 
+/// The gate every load run has unless the user sets their own on `error_rate`: a function that
+/// fails under load must never pass silently.
+pub const DEFAULT_ERROR_GATE: &str = "error_rate<1%";
+
+/// How a threshold the harness added by itself is labelled, in reports and `report merge`.
+const DEFAULT_LABEL: &str = " (default)";
+
 const METRICS: &str = "pNN (p99, p99.9), max, mean, error_rate, throughput, violations, late_sends";
 
 impl Threshold {
     pub fn parse(s: &str) -> Result<Threshold, String> {
         let text = s.trim();
+        let (text, default) = match text.strip_suffix(DEFAULT_LABEL) {
+            Some(t) => (t.trim_end(), true),
+            None => (text, false),
+        };
         let (body, abort) = match text.strip_suffix(":abort") {
             Some(b) => (b.trim(), true),
             None => (text, false),
@@ -123,12 +134,27 @@ impl Threshold {
         }
         .map_err(|e| format!("`{s}`: {e}"))?;
         Ok(Threshold {
-            expression: body.to_string(),
+            expression: if default {
+                format!("{body}{DEFAULT_LABEL}")
+            } else {
+                body.to_string()
+            },
             metric,
             op,
             limit,
             abort,
         })
+    }
+
+    /// `thresholds` plus [`DEFAULT_ERROR_GATE`] unless one of them already judges `error_rate`.
+    pub fn with_default_gate(mut thresholds: Vec<Threshold>) -> Vec<Threshold> {
+        if !thresholds.iter().any(|t| t.metric == Metric::ErrorRate) {
+            let mut gate = Threshold::parse(DEFAULT_ERROR_GATE)
+                .unwrap_or_else(|e| unreachable!("the default gate parses: {e}"));
+            gate.expression.push_str(DEFAULT_LABEL);
+            thresholds.push(gate);
+        }
+        thresholds
     }
 
     /// Judge the threshold against `f`.

@@ -51,6 +51,10 @@ pub enum TargetError {
         "{target} throttled every invocation (429) or failed in the service, even after retries: nothing was judged"
     )]
     Throttled { target: String },
+    /// Something answers at that address, but not a transformer: every first call got 404/405 or
+    /// an HTML page. Judging those answers would blame the function for a wrong URL.
+    #[error("no transformer at {target}: {reason}")]
+    WrongEndpoint { target: String, reason: String },
 }
 
 impl TargetError {
@@ -71,6 +75,9 @@ impl TargetError {
             }
             TargetError::Credentials { .. } => {
                 "set AWS_PROFILE (or --profile; `aws sso login` for SSO) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and --region or AWS_REGION; in CI use OIDC web identity (see the README)"
+            }
+            TargetError::WrongEndpoint { .. } => {
+                "check the URL's path; for a Lambda Invoke API endpoint (RIE, SAM local, `firehose-harness emulate`) use invoke+http://HOST:PORT"
             }
         }
     }

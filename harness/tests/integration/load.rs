@@ -239,25 +239,25 @@ fn an_abort_threshold_stops_the_run_early() {
 fn errors_count_toward_error_rate_and_violations_exit_1_with_saved_cases() {
     let server = serve(zoo::router());
     let dir = temp_dir();
-    // Function errors: measured, not a contract verdict.
+    // Function errors: measured, not a contract verdict — and by default they fail the run.
     let errors = dir.path().join("errors");
-    let figures = &load_ok(
+    let run = load_into(
         dir.path(),
         &server.url("/FunctionErrorHeader"),
         &errors,
         &["--rate", "50", "--invocations", "20"],
-    )["load"];
+    );
+    assert_eq!(run.status.code(), Some(3), "{}", describe(&run));
+    let figures = &read_report(&errors)["load"];
     assert_eq!(figures["errors"], 20);
     assert_eq!(figures["error_rate"], 1.0);
     assert_eq!(figures["violations"], 0);
-    // ... and the summary says how to make them count.
-    let run = load(
-        dir.path(),
-        &server.url("/FunctionErrorHeader"),
-        &["--rate", "50", "--invocations", "5"],
-    );
+    // ... and the summary says where the gate came from.
     let summary = String::from_utf8_lossy(&run.stdout);
-    assert!(summary.contains("--threshold 'error_rate<1%'"), "{summary}");
+    assert!(
+        summary.contains("the default gate `error_rate<1%`"),
+        "{summary}"
+    );
     let run = load_gated(dir.path(), &server.url("/FunctionErrorHeader"));
     assert_eq!(run.status.code(), Some(3), "{}", describe(&run));
 

