@@ -30,10 +30,17 @@ def transform(data):
     except UnicodeDecodeError:
         return None
     try:
-        line = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+        value = json.loads(text)
     except ValueError:
-        line = text.rstrip("\r\n")
-    return (line + "\n").encode("utf-8")
+        return (text.rstrip("\r\n") + "\n").encode("utf-8")
+    line = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # Producers write lone surrogate escapes ("\ud800", a string cut mid-pair). json.loads
+        # accepts them, but such a str has no UTF-8 form: keep them escaped instead of crashing
+        # the whole batch.
+        return (json.dumps(value, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def handler(event, context):

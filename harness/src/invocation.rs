@@ -67,6 +67,13 @@ pub struct Invocation {
     /// The service (Lambda's `Function.ResponseSizeTooLarge`) rejected the function's response as
     /// over the size limit, so the body is the service's error and not the response.
     pub reported_too_large: bool,
+    /// How long the call waited for a free instance before the function got the event, where the
+    /// target knows (`exec:`, and any target that queues behind a concurrency limit). Part of the
+    /// caller's response time, never of the function's own clock: a queued call cannot time out.
+    pub queue_wait: Option<Duration>,
+    /// The call was refused for lack of concurrency (Lambda's 429 `TooManyRequestsException`) and
+    /// the function never ran: nothing to judge, counted apart from function errors.
+    pub throttled: bool,
 }
 
 impl Invocation {
@@ -84,7 +91,16 @@ impl Invocation {
             throttles: 0,
             service_error: None,
             reported_too_large: false,
+            queue_wait: None,
+            throttled: false,
         }
+    }
+
+    /// The function never answered this call: it was throttled (by the emulator's concurrency
+    /// limit, or still by Lambda after its retries) or the service failed. Such a call is counted,
+    /// never judged as the function's answer.
+    pub fn unjudged(&self) -> bool {
+        self.throttled || self.service_error.is_some()
     }
 
     pub fn timed_out(elapsed: Duration) -> Self {

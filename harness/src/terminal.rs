@@ -3,6 +3,7 @@
 //!
 //! Progress and notes go to stderr; the final summary to stdout.
 
+use firehose_reports::text::visible;
 use std::path::Path;
 use std::time::Duration;
 
@@ -125,7 +126,7 @@ impl TerminalReporter {
                 } else {
                     ""
                 },
-                f.message
+                visible(&f.message)
             ));
             if let Some(m) = &f.original_message {
                 out.push_str(&format!("    first seen as: {m}\n"));
@@ -185,7 +186,7 @@ impl TerminalReporter {
             out.push_str(&format!("\n  {warnings} {kinds} of warning (see report)\n"));
         }
         for note in &report.notes {
-            out.push_str(&format!("\n  note: {note}\n"));
+            out.push_str(&format!("\n  note: {}\n", visible(note)));
         }
         out.push_str(&verdict_line(report, report_dir));
         println!("{out}");
@@ -207,7 +208,9 @@ pub(crate) fn verdict_line(report: &Report, report_dir: Option<&Path>) -> String
 
 fn preview(bytes: &[u8]) -> String {
     const MAX: usize = 300;
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).replace('\n', "\\n");
+    let text =
+        visible(&String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).replace('\n', "\\n"))
+            .into_owned();
     if bytes.len() > MAX {
         format!("{text}… ({} bytes)", format_count(bytes.len() as u64))
     } else {
@@ -234,8 +237,9 @@ impl EventSink for TerminalReporter {
                 check,
                 message,
             } => self.line(format!(
-                "  new failure in {} phase: {check}: {message}",
-                phase.name()
+                "  new failure in {} phase: {check}: {}",
+                phase.name(),
+                visible(&message)
             )),
             RunEvent::Shrinking {
                 step,
@@ -246,7 +250,7 @@ impl EventSink for TerminalReporter {
                 format_count(bytes as u64)
             )),
             RunEvent::CaseSaved { .. } => {}
-            RunEvent::Note(n) => self.line(format!("  note: {n}")),
+            RunEvent::Note(n) => self.line(format!("  note: {}", visible(&n))),
             // `load` has its own live view (`load::live`).
             RunEvent::Load(_) => {}
         }

@@ -302,6 +302,9 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(load) = &report.load {
         charts.push(("response time (corrected)", &load.latency.response_time));
         charts.push(("service time (uncorrected)", &load.latency.service_time));
+        if let Some(q) = &load.latency.queue_wait {
+            charts.push(("queue wait (free instance)", q));
+        }
     } else if let Some(l) = &report.latency {
         charts.push(("invocation time", l));
     }

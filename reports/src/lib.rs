@@ -23,6 +23,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod text;
 
 use std::path::Path;
 

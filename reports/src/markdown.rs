@@ -95,6 +95,22 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             micros(lat.service_time.p99),
             micros(lat.service_time.p999)
         )?;
+        if let Some(q) = &lat.queue_wait {
+            writeln!(
+                out,
+                "- queue wait (for a free function instance, included above) p50 {} · p99 {} · max {}",
+                micros(q.p50),
+                micros(q.p99),
+                micros(q.max)
+            )?;
+        }
+        if load.throttles > 0 {
+            writeln!(
+                out,
+                "- {} calls throttled (429 TooManyRequestsException: every instance busy), counted apart from invocations and errors",
+                load.throttles
+            )?;
+        }
         writeln!(out, "- {}", load.latency_explanation())?;
         if let Some(f) = &load.firehose_model {
             writeln!(out, "- Firehose model: {}", f.description)?;
@@ -119,7 +135,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
                 "- `{}` ({}): {} — {}{}",
                 f.check,
                 f.code,
-                f.message,
+                crate::text::visible(&f.message),
                 f.tally(),
                 f.case
                     .as_ref()
@@ -143,7 +159,7 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         }
     }
     for note in &report.notes {
-        writeln!(out, "\n> {note}")?;
+        writeln!(out, "\n> {}", crate::text::visible(note))?;
     }
     Ok(())
 }

@@ -186,6 +186,10 @@ pub struct LoadLatency {
     pub service_time: LatencySummary,
     /// Actual minus intended send time: how far the schedule slipped.
     pub lag: LatencySummary,
+    /// Time invocations waited for a free function instance (`exec:`, where the target reports
+    /// it): part of response and service time, never of the function's timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait: Option<LatencySummary>,
 }
 
 /// The Firehose model's derivation (`--firehose-ingest`), so the report reads "at 5 MB/s …".
@@ -220,6 +224,10 @@ pub struct LoadSection {
     pub late_sends: u64,
     pub errors: u64,
     pub error_rate: f64,
+    /// Calls refused for lack of concurrency (429 `TooManyRequestsException`): the function never
+    /// ran, so they are neither invocations nor errors.
+    #[serde(default)]
+    pub throttles: u64,
     pub violations: u64,
     pub records_per_second: f64,
     pub bytes_in_per_second: f64,

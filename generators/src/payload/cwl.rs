@@ -1,13 +1,15 @@
 //! CloudWatch Logs subscription payloads (`FIREHOSE_CONTRACT.md` §4).
 //!
-//! CloudWatch Logs gzips its envelopes; the strategy pairs this family with gzip most of the time and
-//! sometimes sends it uncompressed, the form Firehose delivers when it decompresses logs itself.
+//! [`envelope`] writes the JSON of a DATA_MESSAGE or CONTROL_MESSAGE: `cwl` records carry it gzip'd,
+//! as a subscription sends it, and `cwl-decompressed` records carry it as is, as Firehose delivers it
+//! with decompression on. [`extracted`] writes the log messages alone, one per line, as Firehose
+//! delivers them with message extraction on.
 
 use std::io::Write;
 
 use serde_json::Value;
 
-use super::{CWL_CONTROL, CWL_EXTRACTED};
+use super::CWL_CONTROL;
 use crate::rng::FastRng;
 
 /// The message text of the CONTROL_MESSAGE health check CloudWatch Logs sends first.
@@ -21,7 +23,24 @@ const GROUPS: &[&str] = &[
     "API-Gateway-Execution-Logs_abc123/prod",
 ];
 
-pub(super) fn cwl(rng: &mut FastRng, variant: u8, seed: u64, size: usize, out: &mut Vec<u8>) {
+/// Log messages, one per line, whole lines while they fit in `size` (at least one).
+pub(super) fn extracted(rng: &mut FastRng, size: usize, out: &mut Vec<u8>) {
+    let end = out.len() + size;
+    let mut msg = String::with_capacity(256);
+    let mut wrote = false;
+    loop {
+        message(rng, &mut msg);
+        if wrote && out.len() + msg.len() + 1 > end {
+            break;
+        }
+        out.extend_from_slice(msg.as_bytes());
+        out.push(b'\n');
+        wrote = true;
+    }
+}
+
+/// A DATA_MESSAGE envelope of about `size` bytes (at least one log event), or the CONTROL_MESSAGE.
+pub(super) fn envelope(rng: &mut FastRng, variant: u8, seed: u64, size: usize, out: &mut Vec<u8>) {
     let ts = 1_700_000_000_000 + (seed % 100_000_000_000);
     if variant == CWL_CONTROL {
         let _ = write!(
@@ -32,19 +51,6 @@ pub(super) fn cwl(rng: &mut FastRng, variant: u8, seed: u64, size: usize, out: &
     }
     let end = out.len() + size;
     let mut msg = String::with_capacity(256);
-    if variant == CWL_EXTRACTED {
-        let mut wrote = false;
-        loop {
-            message(rng, &mut msg);
-            if wrote && out.len() + msg.len() + 1 > end {
-                break;
-            }
-            out.extend_from_slice(msg.as_bytes());
-            out.push(b'\n');
-            wrote = true;
-        }
-        return;
-    }
     let group = rng.pick(GROUPS);
     let _ = write!(
         out,
@@ -169,9 +175,14 @@ mod tests {
     #[test]
     fn envelopes_have_required_keys() {
         for size in [0usize, 100, 5_000, 300_000] {
-            for variant in [CWL_DATA, CWL_CONTROL] {
+            for (family, variant) in [
+                (PayloadFamily::Cwl, CWL_DATA),
+                (PayloadFamily::Cwl, CWL_CONTROL),
+                (PayloadFamily::CwlDecompressed, CWL_DATA),
+                (PayloadFamily::CwlDecompressed, CWL_CONTROL),
+            ] {
                 let mut out = Vec::new();
-                generate(PayloadFamily::Cwl, variant, size as u64, size, &mut out);
+                generate(family, variant, size as u64, size, &mut out);
                 check_envelope(&out).unwrap_or_else(|e| panic!("size {size} v{variant}: {e}"));
                 if variant == CWL_DATA && size > 1000 {
                     assert!(out.len() <= size && out.len() > size / 2, "{}", out.len());

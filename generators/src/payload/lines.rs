@@ -119,12 +119,16 @@ pub(super) fn apache(rng: &mut FastRng, size: usize, out: &mut Vec<u8>) {
 }
 
 pub(super) fn syslog(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<u8>) {
+    // Variants 0 and 1 are RFC 3164 and RFC 5424 as sent over the network; 2 and 3 the same lines
+    // without `<PRI>`, as rsyslog writes them to files that agents then ship.
     whole_lines(rng, size, out, |rng, b| {
-        b.push(b'<');
-        num(b, rng.below(192));
-        b.push(b'>');
+        if variant < 2 {
+            b.push(b'<');
+            num(b, rng.below(192));
+            b.push(b'>');
+        }
         let (host, app, pid) = (*rng.pick(HOSTS), *rng.pick(APPS), rng.range(1, 65_535));
-        if variant == 0 {
+        if variant % 2 == 0 {
             // RFC 3164: `<34>Oct 11 22:14:15 host app[pid]: message`
             b.extend_from_slice(rng.pick(&MONTHS).as_bytes());
             b.push(b' ');
@@ -147,7 +151,10 @@ pub(super) fn syslog(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<
             ip(rng, b);
         } else {
             // RFC 5424: `<165>1 2003-10-11T22:14:15.003Z host app pid ID47 [sd] message`
-            b.extend_from_slice(b"1 20");
+            if variant < 2 {
+                b.extend_from_slice(b"1 ");
+            }
+            b.extend_from_slice(b"20");
             two(b, rng.range(10, 26));
             b.push(b'-');
             two(b, rng.range(1, 12));

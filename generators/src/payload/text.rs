@@ -152,19 +152,32 @@ const KEYS: &[&str] = &[
     "status",
 ];
 
-/// One JSON object of exactly `size` bytes (at least `{}`); variant 1 nests and escapes.
+/// The first field of [`super::JSON_LONE_SURROGATE`] records.
+const LONE_SURROGATE_FIELD: &[u8] = br#""text":"cut here \ud800""#;
+
+/// One JSON object of exactly `size` bytes (at least `{}`); variant 1 nests and escapes; variant 2
+/// mixes in what real producers emit and strict parsers choke on (see [`quirk_field`]); variant 3 is
+/// variant 2 opening with a lone surrogate escape.
 pub(super) fn json_object(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<u8>) {
     let size = size.max(2);
     let end = out.len() + size;
     out.push(b'{');
     let mut field = Vec::with_capacity(256);
     let mut first = true;
+    if variant == super::JSON_LONE_SURROGATE && out.len() + LONE_SURROGATE_FIELD.len() < end {
+        out.extend_from_slice(LONE_SURROGATE_FIELD);
+        first = false;
+    }
     loop {
         field.clear();
-        let key = *rng.pick(KEYS);
-        json_string(rng, variant, key, &mut field);
-        field.push(b':');
-        json_value(rng, variant, 0, &mut field);
+        if variant >= 2 && rng.chance(1, 5) {
+            quirk_field(rng, end - out.len(), &mut field);
+        } else {
+            let key = *rng.pick(KEYS);
+            json_string(rng, variant.min(1), key, &mut field);
+            field.push(b':');
+            json_value(rng, variant.min(1), 0, &mut field);
+        }
         let comma = usize::from(!first);
         // Leave room for the closing brace.
         if out.len() + comma + field.len() + 1 > end {
@@ -190,6 +203,50 @@ pub(super) fn json_object(rng: &mut FastRng, variant: u8, size: usize, out: &mut
         out.extend(std::iter::repeat_n(b' ', remaining));
     }
     out.push(b'}');
+}
+
+/// One `"key":value` field of what real producers put in JSON and strict parsers reject or mangle:
+/// lone surrogate escapes (JavaScript's `JSON.stringify` of a string cut mid-pair), `\u0000`,
+/// characters outside the Basic Multilingual Plane (raw and as escaped pairs), long strings (up to
+/// half of the `room` left) and deep nesting (up to 64 levels, within every common parser's limit).
+fn quirk_field(rng: &mut FastRng, room: usize, out: &mut Vec<u8>) {
+    match rng.below(5) {
+        0 => {
+            const LONE: &[&str] = &[r"\ud800", r"\udbff", r"\udc00", r"\udfff"];
+            out.extend_from_slice(br#""note":"before "#);
+            out.extend_from_slice(rng.pick::<&str>(LONE).as_bytes());
+            out.extend_from_slice(br#" after""#);
+        }
+        1 => out.extend_from_slice(br#""raw":"nul\u0000byte""#),
+        2 => {
+            const WIDE: &[&str] = &["🔥", "𝄞", "😀", r"\ud83d\udd25", "🇺🇳", "𠜎"];
+            out.extend_from_slice(br#""emoji":""#);
+            for _ in 0..rng.range(1, 4) {
+                out.extend_from_slice(rng.pick::<&str>(WIDE).as_bytes());
+            }
+            out.push(b'"');
+        }
+        3 => {
+            let len = (rng.range(1_000, 200_000) as usize).min(room / 2);
+            out.extend_from_slice(br#""blob":""#);
+            while out.len() < len {
+                out.extend_from_slice(rng.pick::<&str>(WORDS).as_bytes());
+                out.push(b' ');
+            }
+            out.push(b'"');
+        }
+        _ => {
+            let depth = rng.range(16, 64) as usize;
+            out.extend_from_slice(br#""deep":"#);
+            for level in 0..depth {
+                out.extend_from_slice(if level % 2 == 0 { br#"{"d":"# } else { b"[" });
+            }
+            out.extend_from_slice(b"null");
+            for level in (0..depth).rev() {
+                out.push(if level % 2 == 0 { b'}' } else { b']' });
+            }
+        }
+    }
 }
 
 fn json_value(rng: &mut FastRng, variant: u8, depth: u8, out: &mut Vec<u8>) {

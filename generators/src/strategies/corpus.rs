@@ -3,17 +3,20 @@
 //!
 //! Mutations keep the event one Firehose could send: payloads stay valid base64 (re-encoded after a
 //! bit flip), compressed payloads are decompressed, flipped and re-compressed, duplicated records get
-//! fresh unique ids, and the result stays within the request and record limits.
+//! fresh unique ids, and the result stays within the request and record limits and inside the
+//! generator flags: re-compression only to selected compressions, and a batch no larger than the
+//! buffer hint plus one record.
 
 use proptest::strategy::ValueTree;
 
+use super::GenConfig;
 use super::ddmin::Ddmin;
 use crate::payload::{Compression, compress, decompress};
 use crate::rng::{FastRng, mix};
 use crate::wire::{Event, MAX_RECORD_BYTES, MAX_REQUEST_BYTES};
 
-/// A mutated copy of `event`, deterministic in `seed`.
-pub fn mutate(event: &Event, seed: u64) -> Event {
+/// A mutated copy of `event`, deterministic in `seed`, within `config`'s compressions and batch bound.
+pub fn mutate(event: &Event, seed: u64, config: &GenConfig) -> Event {
     let mut rng = FastRng::new(seed);
     let mut out = event.clone();
     if out.records.is_empty() {
@@ -22,16 +25,25 @@ pub fn mutate(event: &Event, seed: u64) -> Event {
     for _ in 0..rng.range(1, 3) {
         match rng.below(4) {
             0 => flip_bits(&mut out, &mut rng),
-            1 => recompress(&mut out, &mut rng),
+            1 => recompress(&mut out, &mut rng, &config.compressions),
             2 => duplicate(&mut out, &mut rng, seed),
             _ => reorder(&mut out, &mut rng),
         }
     }
-    // Duplicates and re-compression can grow an event; drop records from the end until it fits.
-    while out.records.len() > 1 && out.to_json().len() > MAX_REQUEST_BYTES {
+    // Duplicates and re-compression can grow an event; drop records from the end until it fits
+    // Lambda's request limit and Firehose's batch bound, unless the original was already over.
+    let limit = config.batch_limit(config.max_hint()).max(data_len(event));
+    while out.records.len() > 1
+        && (data_len(&out) > limit || out.to_json().len() > MAX_REQUEST_BYTES)
+    {
         out.records.pop();
     }
     out
+}
+
+/// The sum of the records' data as put: what Firehose's buffer hint measures.
+fn data_len(event: &Event) -> usize {
+    event.records.iter().map(|r| r.data.len()).sum()
 }
 
 fn flip_bits(event: &mut Event, rng: &mut FastRng) {
@@ -54,18 +66,18 @@ fn flip_bits(event: &mut Event, rng: &mut FastRng) {
     }
 }
 
-fn recompress(event: &mut Event, rng: &mut FastRng) {
+fn recompress(event: &mut Event, rng: &mut FastRng, allowed: &[Compression]) {
     let i = rng.below(event.records.len() as u64) as usize;
     let record = &mut event.records[i];
     let kind = Compression::sniff(&record.data);
+    let targets: Vec<Compression> = allowed.iter().copied().filter(|c| *c != kind).collect();
+    if targets.is_empty() {
+        return;
+    }
     let Ok(raw) = decompress(kind, &record.data, MAX_RECORD_BYTES * 8) else {
         return;
     };
-    let target = match kind {
-        Compression::None => *rng.pick(&[Compression::Gzip, Compression::Zlib]),
-        Compression::Gzip => *rng.pick(&[Compression::None, Compression::Zlib]),
-        Compression::Zlib => *rng.pick(&[Compression::None, Compression::Gzip]),
-    };
+    let target = *rng.pick(&targets);
     let data = compress(target, rng.range(1, 9) as u8, &raw);
     if data.len() <= MAX_RECORD_BYTES {
         record.data = data;
@@ -160,8 +172,8 @@ mod tests {
         };
         for seed in 0..200 {
             let event = sample(&cfg, seed).materialize();
-            let m = mutate(&event, seed);
-            assert_eq!(m, mutate(&event, seed), "deterministic");
+            let m = mutate(&event, seed, &cfg);
+            assert_eq!(m, mutate(&event, seed, &cfg), "deterministic");
             let json = m.to_json();
             assert!(json.len() <= MAX_REQUEST_BYTES);
             let ids: std::collections::HashSet<_> = m.record_ids().collect();

@@ -14,7 +14,7 @@ use std::ops::RangeInclusive;
 use proptest::strategy::{NewTree, Strategy};
 use proptest::test_runner::TestRunner;
 
-pub use boundary::{BoundaryCase, boundary_cases};
+pub use boundary::{BoundaryCase, BoundaryCorner, boundary_cases, boundary_corners};
 pub use corpus::{EventTree, mutate};
 pub use ddmin::Ddmin;
 pub use tree::{BatchTree, Dimension};
@@ -65,9 +65,38 @@ impl Default for GenConfig {
 }
 
 impl GenConfig {
-    /// The largest record this configuration may produce.
+    /// The largest record this configuration may produce, before compression.
     pub fn max_record(&self) -> usize {
         (*self.record_size.end()).min(MAX_RECORD_BYTES)
+    }
+
+    /// The largest record this configuration may put on the wire (after compression, before base64):
+    /// the "one record" a batch may exceed its buffer hint by.
+    pub fn max_record_wire(&self) -> usize {
+        self.families
+            .iter()
+            .flat_map(|f| {
+                self.compressions
+                    .iter()
+                    .filter(|c| f.allows(**c))
+                    .map(|c| largest_record(*f, *c, self.max_record()).payload_len_bound())
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The largest buffer hint batches are shaped by.
+    pub fn max_hint(&self) -> usize {
+        match self.buffer {
+            BufferHint::Fixed(n) => n,
+            BufferHint::Explore => BUFFER_HINT_MAX,
+        }
+    }
+
+    /// Firehose's bound on a batch buffered under `hint`: the sum of its records' data as put (after
+    /// compression, before base64) is at most the hint plus one record (`FIREHOSE_CONTRACT.md` §5).
+    pub fn batch_limit(&self, hint: usize) -> usize {
+        hint + self.max_record_wire()
     }
 
     /// The seed of case `index` in a run seeded `seed`: each case is reproducible on its own.
@@ -75,7 +104,7 @@ impl GenConfig {
         mix(seed, index)
     }
 
-    /// Check that the configuration can produce anything at all.
+    /// Check that the configuration can produce anything at all, and nothing real producers cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.sources.is_empty() {
             return Err("no source selected".into());
@@ -111,7 +140,76 @@ impl GenConfig {
                 "buffer size {n} bytes is outside Firehose's range of {BUFFER_HINT_MIN}..{BUFFER_HINT_MAX} bytes"
             ));
         }
+        for family in &self.families {
+            if let Some(reason) = self.excludes(*family) {
+                return Err(reason);
+            }
+        }
         Ok(())
+    }
+
+    /// Keep only the families the other settings allow: what `--payload all` means.
+    pub fn keep_possible_families(&mut self) {
+        let excluded: Vec<PayloadFamily> = self
+            .families
+            .iter()
+            .copied()
+            .filter(|f| self.excludes(*f).is_some())
+            .collect();
+        self.families.retain(|f| !excluded.contains(f));
+    }
+
+    /// Why the other settings rule out `family`, naming the flags; `None` when it can be generated.
+    ///
+    /// A CloudWatch Logs subscription always gzips (`--payload cwl` needs gzip among the
+    /// compressions); Firehose's decompression and extraction deliver plain bytes (`cwl-decompressed`
+    /// and `cwl-extracted` need `none`); an empty record has no size but zero.
+    pub fn excludes(&self, family: PayloadFamily) -> Option<String> {
+        if let Some(fixed) = family.fixed_compression()
+            && !self.compressions.contains(&fixed)
+        {
+            let given: Vec<&str> = self.compressions.iter().map(|c| c.name()).collect();
+            let why = match family {
+                PayloadFamily::Cwl => "CloudWatch Logs gzips every record it sends",
+                _ => "Firehose hands it over decompressed",
+            };
+            return Some(format!(
+                "--payload {family} cannot be sent with --compression {}: {why}, so it needs --compression {fixed}",
+                given.join(",")
+            ));
+        }
+        if family == PayloadFamily::Empty && *self.record_size.start() > 0 {
+            return Some(format!(
+                "--payload empty cannot be sent with --record-size {}..{}: an empty record has 0 bytes",
+                self.record_size.start(),
+                self.record_size.end()
+            ));
+        }
+        None
+    }
+}
+
+/// The largest record of `family` sent with `compression` when records may hold `max_raw` bytes.
+fn largest_record(family: PayloadFamily, compression: Compression, max_raw: usize) -> RecordSpec {
+    RecordSpec {
+        family,
+        variant: 0,
+        size: fit_compressed(compression, max_raw),
+        compression,
+        level: 6,
+        content_seed: 0,
+        id_style: IdStyle::Short,
+        serial: 0,
+    }
+}
+
+/// Compression can grow incompressible data by a few bytes: the raw size whose compressed form
+/// stays within Firehose's record limit.
+fn fit_compressed(compression: Compression, size: usize) -> usize {
+    if compression == Compression::None {
+        size
+    } else {
+        size.min((MAX_RECORD_BYTES - 64) * 1000 / 1001)
     }
 }
 
@@ -140,23 +238,16 @@ pub fn sample(config: &GenConfig, seed: u64) -> BatchSpec {
         } else {
             pick_family(rng, &config.families)
         };
-        let mut compression = if rng.chance(4, 5) {
+        let drawn = if rng.chance(4, 5) {
             primary_compression
         } else {
             *rng.pick(&config.compressions)
         };
-        if family == PayloadFamily::Cwl
-            && config.compressions.contains(&Compression::Gzip)
-            && rng.chance(4, 5)
-        {
-            // CloudWatch Logs gzips its envelopes; the rest model Firehose's own decompression.
-            compression = Compression::Gzip;
-        }
-        // Compression can grow incompressible data by a few bytes; keep the wire size within the limit.
-        let size = if compression == Compression::None {
-            size
-        } else {
-            size.min((MAX_RECORD_BYTES - 64) * 1000 / 1001)
+        // CloudWatch Logs always gzips; Firehose's decompression always delivers plain bytes.
+        let compression = family.fixed_compression().unwrap_or(drawn);
+        let size = match family {
+            PayloadFamily::Empty => 0,
+            _ => fit_compressed(compression, size),
         };
         RecordSpec {
             family,
@@ -175,6 +266,9 @@ pub fn sample(config: &GenConfig, seed: u64) -> BatchSpec {
         }
     };
 
+    // Firehose invokes once its buffer reaches the hint, so a batch is at most the hint plus the
+    // record that tipped it over; the request must also fit Lambda's 6 MB after base64 and JSON.
+    let limit = config.batch_limit(hint);
     let budget = MAX_REQUEST_BYTES - 512;
     let mut bound = 400usize;
     if single {
@@ -182,38 +276,39 @@ pub fn sample(config: &GenConfig, seed: u64) -> BatchSpec {
         spec.records.push(draw_record(&mut rng, 0, size));
     } else {
         let typical = record_size(&mut rng, &config.record_size, None);
-        let mut raw_total = 0usize;
+        let mut wire_total = 0usize;
         while spec.records.len() < max_records {
-            if spec.records.len() >= min_records && raw_total >= hint {
+            if spec.records.len() >= min_records && wire_total >= hint {
                 break;
             }
             let size = record_size(&mut rng, &config.record_size, Some(typical));
-            let record = draw_record(&mut rng, spec.records.len() as u32, size);
-            let added = record.serialized_len_bound(source);
-            if bound + added > budget {
+            let mut record = draw_record(&mut rng, spec.records.len() as u32, size);
+            let fits = |r: &RecordSpec, bound: usize, wire: usize| {
+                bound + r.serialized_len_bound(source) <= budget
+                    && wire + r.payload_len_bound() <= limit
+            };
+            if !fits(&record, bound, wire_total) {
                 if spec.records.len() >= min_records {
                     break;
                 }
-                // The user asked for more records than fit at this size: make this one fit.
-                let room = budget.saturating_sub(bound + 1024) * 3 / 4;
-                let mut record = record;
-                record.size = record.size.min(room.saturating_sub(2048));
-                if spec.records.len() + 1 < min_records {
-                    record.size = record.size.min(room / (min_records - spec.records.len()));
-                }
-                let added = record.serialized_len_bound(source);
-                if bound + added > budget {
-                    // Not even an empty record fits any more (every record costs its id and
-                    // timestamp): Firehose's 6 MB request cap wins over `--records MIN`.
+                // The user asked for more records than fit at this size: make this one fit, and
+                // leave room for the rest of the minimum.
+                let left = min_records - spec.records.len();
+                let request_room = budget.saturating_sub(bound + 1024) * 3 / 4;
+                let wire_room = limit.saturating_sub(wire_total);
+                let room = request_room.min(wire_room) / left;
+                record.size = record
+                    .size
+                    .min(room.saturating_sub(2048))
+                    .max(*config.record_size.start());
+                if !fits(&record, bound, wire_total) {
+                    // Not even the smallest record fits any more: Firehose's bounds win over
+                    // `--records MIN`.
                     break;
                 }
-                bound += added;
-                raw_total += record.size;
-                spec.records.push(record);
-                continue;
             }
-            bound += added;
-            raw_total += size;
+            bound += record.serialized_len_bound(source);
+            wire_total += record.payload_len_bound();
             spec.records.push(record);
         }
     }
@@ -283,14 +378,17 @@ impl Strategy for BatchStrategy {
     fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
         use proptest::prelude::RngCore;
         let seed = runner.rng().next_u64();
-        Ok(BatchTree::new(sample(&self.config, seed)))
+        Ok(BatchTree::new(sample(&self.config, seed), &self.config))
     }
 }
 
 /// True if `spec` is a lone CONTROL_MESSAGE (useful to label boundary cases).
 pub fn is_control_message(spec: &BatchSpec) -> bool {
     spec.records.len() == 1
-        && spec.records[0].family == PayloadFamily::Cwl
+        && matches!(
+            spec.records[0].family,
+            PayloadFamily::Cwl | PayloadFamily::CwlDecompressed
+        )
         && spec.records[0].variant == CWL_CONTROL
 }
 

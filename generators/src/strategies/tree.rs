@@ -13,6 +13,10 @@
 //! and repeats while a pass changed anything. Content is regenerated from each record's seed, so a
 //! candidate costs nothing to hold.
 //!
+//! Every candidate stays inside the [`GenConfig`] the batch was drawn from: no fewer records than
+//! `--records MIN`, no record under `--record-size MIN`, and only the sources, families and
+//! compressions selected — a minimal case the user's stream could never carry proves nothing.
+//!
 //! The tree also learns which input dimensions the failure depends on: a simplification that makes the
 //! failure go away (the caller calls `complicate`) marks its dimension.
 //!
@@ -28,6 +32,7 @@ use crate::payload::{Compression, PayloadFamily};
 use crate::spec::{BatchSpec, IdStyle};
 use crate::wire::Source;
 
+use super::GenConfig;
 use super::ddmin::Ddmin;
 
 /// An input dimension a failure can depend on, each with the flag that narrows a run along it.
@@ -102,6 +107,9 @@ enum Phase {
 /// The value tree of [`super::BatchStrategy`].
 #[derive(Debug, Clone)]
 pub struct BatchTree {
+    config: GenConfig,
+    /// The fewest records a candidate may hold: `--records MIN`, or fewer if the batch had fewer.
+    min_records: usize,
     accepted: BatchSpec,
     candidate: Option<BatchSpec>,
     phase: Phase,
@@ -112,9 +120,12 @@ pub struct BatchTree {
 }
 
 impl BatchTree {
-    pub fn new(spec: BatchSpec) -> Self {
+    /// A tree over `spec`, which was drawn from `config`; every candidate stays inside `config`.
+    pub fn new(spec: BatchSpec, config: &GenConfig) -> Self {
         let drop = Ddmin::new(spec.records.len());
         BatchTree {
+            min_records: (*config.records.start()).clamp(1, spec.records.len().max(1)),
+            config: config.clone(),
             accepted: spec,
             candidate: None,
             phase: Phase::Drop(drop),
@@ -154,6 +165,10 @@ impl BatchTree {
                         self.phase = self.scale_phase();
                         continue;
                     };
+                    if n - range.len() < self.min_records {
+                        ddmin.kept();
+                        continue;
+                    }
                     let mut c = self.accepted.clone();
                     c.records.drain(range);
                     return self.set(c);
@@ -173,7 +188,11 @@ impl BatchTree {
                     }
                     *mid = *lo + (*hi - *lo) / 2;
                     let m = *mid as usize;
-                    let sizes: Vec<usize> = base.iter().map(|s| s * m / SCALE as usize).collect();
+                    let floor = *self.config.record_size.start();
+                    let sizes: Vec<usize> = base
+                        .iter()
+                        .map(|s| (s * m / SCALE as usize).max(floor.min(*s)))
+                        .collect();
                     if sizes
                         .iter()
                         .zip(&self.accepted.records)
@@ -210,10 +229,15 @@ impl BatchTree {
                         continue;
                     }
                     let r = &self.accepted.records[*rec];
+                    let text_allowed = self.config.families.contains(&PayloadFamily::Text)
+                        && PayloadFamily::Text.allows(r.compression);
                     let candidate = match *step {
                         0 if r.variant != 0 => Some((r.family, 0)),
-                        1 if !matches!(r.family, PayloadFamily::Text | PayloadFamily::Empty)
-                            || r.variant != 0 =>
+                        1 if text_allowed
+                            && (!matches!(
+                                r.family,
+                                PayloadFamily::Text | PayloadFamily::Empty
+                            ) || r.variant != 0) =>
                         {
                             Some((PayloadFamily::Text, 0))
                         }
@@ -235,19 +259,21 @@ impl BatchTree {
                     }
                 }
                 Phase::CompressionAll => {
-                    if self
+                    if !self
                         .accepted
                         .records
                         .iter()
-                        .all(|r| r.compression == Compression::None)
+                        .any(|r| Self::can_decompress(&self.config, r))
                     {
                         self.phase = Phase::Ids;
                         continue;
                     }
                     let mut c = self.accepted.clone();
-                    c.records
-                        .iter_mut()
-                        .for_each(|r| r.compression = Compression::None);
+                    for r in c.records.iter_mut() {
+                        if Self::can_decompress(&self.config, r) {
+                            r.compression = Compression::None;
+                        }
+                    }
                     return self.set(c);
                 }
                 Phase::CompressionEach { rec } => {
@@ -255,7 +281,7 @@ impl BatchTree {
                         self.phase = Phase::Ids;
                         continue;
                     }
-                    if self.accepted.records[*rec].compression == Compression::None {
+                    if !Self::can_decompress(&self.config, &self.accepted.records[*rec]) {
                         *rec += 1;
                         continue;
                     }
@@ -264,11 +290,12 @@ impl BatchTree {
                     return self.set(c);
                 }
                 Phase::Ids => {
-                    if self
-                        .accepted
-                        .records
-                        .iter()
-                        .all(|r| r.id_style == IdStyle::Short)
+                    if !self.config.id_styles.contains(&IdStyle::Short)
+                        || self
+                            .accepted
+                            .records
+                            .iter()
+                            .all(|r| r.id_style == IdStyle::Short)
                     {
                         self.phase = Phase::Source;
                         continue;
@@ -280,7 +307,9 @@ impl BatchTree {
                     return self.set(c);
                 }
                 Phase::Source => {
-                    if self.accepted.source == Source::DirectPut {
+                    if self.accepted.source == Source::DirectPut
+                        || !self.config.sources.contains(&Source::DirectPut)
+                    {
                         self.phase = Phase::Done;
                         continue;
                     }
@@ -323,10 +352,17 @@ impl BatchTree {
         let hi = self.accepted.records.get(rec).map_or(0, |r| r.size);
         Phase::SizeEach {
             rec,
-            lo: 0,
+            lo: (*self.config.record_size.start()).min(hi),
             hi,
             mid: hi,
         }
+    }
+
+    /// Whether `r` may be sent uncompressed under the configuration.
+    fn can_decompress(config: &GenConfig, r: &crate::spec::RecordSpec) -> bool {
+        r.compression != Compression::None
+            && config.compressions.contains(&Compression::None)
+            && r.family.allows(Compression::None)
     }
 
     /// The candidate failed: it becomes the accepted batch.
@@ -416,7 +452,7 @@ mod tests {
     /// Drive the tree with a synchronous predicate, as the conformance runner does with an async one.
     fn shrink(spec: BatchSpec, fails: impl Fn(&BatchSpec) -> bool) -> (BatchTree, usize) {
         assert!(fails(&spec));
-        let mut tree = BatchTree::new(spec);
+        let mut tree = BatchTree::new(spec, &GenConfig::default());
         let mut steps = 0;
         let mut more = tree.simplify();
         while more {

@@ -1,4 +1,4 @@
-//! `firehose-harness emulate [--listen ADDR] [--instances N] -- COMMAND...`: the Lambda Invoke API
+//! `firehose-harness emulate [--listen ADDR] [--instances N] [--throttle] -- COMMAND...`: the Lambda Invoke API
 //! in front of any Lambda runtime, for clients that speak it (the harness's own `invoke+http://`
 //! target, SDKs, curl) and as a container image's entrypoint (`--listen 0.0.0.0:8080`).
 //!
@@ -36,6 +36,8 @@ pub struct EmulateArgs {
     /// Do not print the function's logs (START … REPORT) on stderr.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub pool: super::PoolArgs,
     /// The function's command line, after `--` (e.g. `-- python3 -m awslambdaric app.handler`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -72,9 +74,11 @@ impl EmulateArgs {
                 values::parse_key_value(e).map_err(|e| CliError::usage(format!("--env: {e}")))?,
             );
         }
+        let pool = self.pool.parse()?;
         let config = EmulatorConfig {
             instances: self.instances,
-            ..EmulatorConfig::default()
+            init_limit: pool.init_limit,
+            queue: pool.queue,
         };
         Ok(Plan {
             listen,
@@ -115,6 +119,7 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
     let mut stop = tokio::spawn(stopped());
     let command = plan.spec.command.shell_quoted();
     let instances = plan.config.instances;
+    let queue = plan.config.queue;
     let emulator = Arc::new(Emulator::new(plan.spec, plan.config));
     let warmed = tokio::select! {
         w = emulator.warm() => w,
@@ -152,8 +157,13 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
             }
         });
     }
+    let beyond = match (queue.throttle, queue.max_queue) {
+        (true, _) => "429 beyond".to_string(),
+        (false, Some(n)) => format!("up to {n} queued beyond, then 429"),
+        (false, None) => "queued beyond".to_string(),
+    };
     println!(
-        "firehose-harness emulate: listening on http://{local} — POST /2015-03-31/functions/function/invocations; `{command}`, up to {instances} instance{}, timeout {}",
+        "firehose-harness emulate: listening on http://{local} — POST /2015-03-31/functions/function/invocations; `{command}`, up to {instances} instance{} ({beyond}), timeout {}",
         if instances == 1 { "" } else { "s" },
         values::format_duration(plan.timeout)
     );
@@ -174,13 +184,15 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let stats = emulator.stats();
     eprintln!(
-        "firehose-harness emulate: stopped; {} cold start{}, {} crash{}, {} timeout{}",
+        "firehose-harness emulate: stopped; {} cold start{}, {} crash{}, {} timeout{}, {} throttle{}",
         stats.cold_starts,
         if stats.cold_starts == 1 { "" } else { "s" },
         stats.crashes,
         if stats.crashes == 1 { "" } else { "es" },
         stats.timeouts,
         if stats.timeouts == 1 { "" } else { "s" },
+        stats.throttles,
+        if stats.throttles == 1 { "" } else { "s" },
     );
     Ok(code)
 }

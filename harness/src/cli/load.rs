@@ -289,6 +289,10 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         let cancel = super::interrupt_token()?;
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
+        // Cold starts, init durations, crashes and throttles of the instances an exec: target ran.
+        if let Some(stats) = target.pool_stats() {
+            outcome.notes.push(stats.summary());
+        }
         target.shutdown().await;
         // Throttles per second and the Lambda version that ran: what only the target saw.
         outcome

@@ -88,7 +88,8 @@ pub struct GeneratorArgs {
     /// Event source: direct-put, kinesis, msk, a comma list, or all.
     #[arg(long, default_value = "direct-put", value_name = "SOURCE")]
     pub source: String,
-    /// Payload families: json, text, cwl, apache, syslog, csv, binary, empty, a comma list, or all.
+    /// Payload families: json, text, cwl, cwl-decompressed, cwl-extracted, apache, syslog, csv,
+    /// binary, empty, a comma list, or all (every family the other flags allow).
     #[arg(long, default_value = "all", value_name = "FAMILY")]
     pub payload: String,
     /// Producer compression: none, gzip, zlib, a comma list, or all.
@@ -190,6 +191,11 @@ impl GeneratorArgs {
             }
             cfg.record_size = lo as usize..=hi as usize;
         }
+        if values::parse_list(&self.payload).iter().any(|p| p == "all") {
+            // `all` means every family the other flags allow (no gzip'd CloudWatch Logs under
+            // `--compression none`); a family named outright and ruled out is an error below.
+            cfg.keep_possible_families();
+        }
         cfg.validate().map_err(CliError::usage)?;
         Ok(cfg)
     }
@@ -232,6 +238,39 @@ pub struct TargetArgs {
     /// Trust the PEM certificate(s) in FILE for https:// and invoke+https:// (self-signed, private CA).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+/// How an exec:/emulate function's instances start and queue (shared by `emulate`).
+#[derive(Debug, Clone, Args)]
+pub struct PoolArgs {
+    /// How long a starting function instance (exec:, emulate) may take to initialise (Lambda's init limit), apart from --timeout.
+    #[arg(long, default_value = "10s", value_name = "DUR")]
+    pub init_timeout: String,
+    /// At most N invocations wait for a busy function (exec:, emulate); more are throttled (429). Default: no bound.
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
+    /// Refuse invocations beyond --instances at once with 429 TooManyRequestsException, as Lambda does, instead of queueing.
+    #[arg(long)]
+    pub throttle: bool,
+}
+
+impl PoolArgs {
+    pub fn parse(&self) -> Result<crate::emulator::PoolOptions, CliError> {
+        let init_limit = values::parse_duration(&self.init_timeout)
+            .map_err(|e| CliError::usage(format!("--init-timeout: {e}")))?;
+        if init_limit.is_zero() {
+            return Err(CliError::usage("--init-timeout must be more than zero"));
+        }
+        Ok(crate::emulator::PoolOptions {
+            init_limit,
+            queue: crate::emulator::QueuePolicy {
+                throttle: self.throttle,
+                max_queue: self.max_queue,
+            },
+        })
+    }
 }
 
 impl TargetArgs {
@@ -264,6 +303,7 @@ impl TargetArgs {
         }
         options.instances = self.instances;
         options.aws = self.aws_options(&spec)?;
+        options.pool = self.pool.parse()?;
         let timeout = values::parse_duration(&self.timeout)
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))?;
         if timeout.is_zero() {

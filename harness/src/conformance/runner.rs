@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use firehose_generators::strategies::mutate;
-use firehose_generators::strategies::{boundary_cases, sample};
+use firehose_generators::strategies::{boundary_corners, sample};
 use firehose_generators::wire::EventView;
 use firehose_generators::{BatchSpec, Event, GenConfig};
 use hdrhistogram::Histogram;
@@ -298,11 +298,15 @@ impl Runner<'_> {
         });
         self.out.corrupt_regressions = regressions.corrupt;
         let regressions = regressions.cases;
-        let boundary = if plan.boundary {
-            boundary_cases(&plan.generator)
-        } else {
-            Vec::new()
-        };
+        let mut boundary = Vec::new();
+        if plan.boundary {
+            for corner in boundary_corners(&plan.generator) {
+                match corner.spec {
+                    Ok(spec) => boundary.push((corner.name, spec)),
+                    Err(why) => self.note(format!("boundary case {} skipped: {why}", corner.name)),
+                }
+            }
+        }
         let planned = regressions.len() as u64
             + boundary.len() as u64
             + plan.corpus.len() as u64
@@ -324,8 +328,8 @@ impl Runner<'_> {
             self.run_case(Phase::Regression, input).await?;
         }
         self.begin(Phase::Boundary, boundary.len() as u64);
-        for case in boundary {
-            let input = Input::from_spec(case.spec, Origin::Boundary { name: case.name });
+        for (name, spec) in boundary {
+            let input = Input::from_spec(spec, Origin::Boundary { name });
             self.run_case(Phase::Boundary, input).await?;
         }
         self.begin(Phase::Corpus, plan.corpus.len() as u64);
@@ -352,6 +356,7 @@ impl Runner<'_> {
             .corpus
             .iter()
             .filter_map(|c| Some((c.label.as_str(), Event::from_json(&c.bytes).ok()?)))
+            .filter(|(_, e)| plan.generator.sources.contains(&e.source()))
             .collect();
         self.begin(Phase::Random, plan.cases);
         for index in 0..plan.cases {
@@ -359,7 +364,7 @@ impl Runner<'_> {
             let input = if !seeds.is_empty() && index % 4 == 3 {
                 let (label, event) = &seeds[(index / 4) as usize % seeds.len()];
                 Input::from_event(
-                    mutate(event, seed),
+                    mutate(event, seed, &plan.generator),
                     Origin::Mutation {
                         index,
                         file: label.to_string(),
@@ -394,7 +399,7 @@ impl Runner<'_> {
             return Err(Stop::Hanging);
         }
         let inv = self.invoke(input.bytes.clone()).await?;
-        if inv.service_error.is_some() {
+        if inv.unjudged() {
             // Still throttled after its retries: the function never answered, nothing to judge.
             return Ok((inv, Verdict::default()));
         }
@@ -443,7 +448,7 @@ impl Runner<'_> {
 
     async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
         let (inv, verdict) = self.attempt(&input).await?;
-        if inv.service_error.is_some() {
+        if inv.unjudged() {
             // Not judged; the target counts it (see `Target::throttles`).
             return Ok(());
         }

@@ -58,9 +58,10 @@ pub(super) async fn shrink_spec(
     key: (CheckId, &String),
 ) -> Minimal {
     let origin = input.origin.clone();
+    let tree = BatchTree::new(spec, &runner.plan.generator);
     drive(
         runner,
-        BatchTree::new(spec),
+        tree,
         |spec| Input::from_spec(spec, origin.clone()),
         BatchTree::dependencies,
         (input, inv, verdict),

@@ -230,6 +230,10 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
     }
     if let Some(fe) = &inv.function_error {
         let message = match &fe.message {
+            // The exception line usually names its type already ("ValueError: bad record 17").
+            Some(m) if m.starts_with(fe.kind.as_str()) => {
+                format!("the function returned an error: {}", clip(m, 300))
+            }
             Some(m) => format!(
                 "the function returned an error ({}): {}",
                 fe.kind,

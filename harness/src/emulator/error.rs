@@ -69,6 +69,9 @@ pub enum EmulatorError {
     Socket(String),
     #[error("the emulator is shutting down")]
     ShutDown,
+    /// The runtime broke the Runtime API protocol (during its init, or with an event in hand).
+    #[error("the runtime broke the Runtime API protocol: it {0}")]
+    Protocol(String),
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -99,6 +102,9 @@ impl EmulatorError {
             }
             EmulatorError::Socket(_) => "the machine may be out of ports or file descriptors",
             EmulatorError::ShutDown => "the run is ending",
+            EmulatorError::Protocol(_) => {
+                "a runtime asks for an event (GET /next), then answers that request id once; use a Lambda runtime client (awslambdaric, lambda_runtime, …)"
+            }
         }
     }
 }

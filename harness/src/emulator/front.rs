@@ -4,7 +4,8 @@
 //! HTTP 200, `X-Amz-Function-Error: Unhandled`, and a JSON body with `errorType` and
 //! `errorMessage` — whether the function reported the error, overran its timeout
 //! (`Sandbox.Timedout`) or died (`Runtime.ExitError`, the signal named). Concurrent invocations are
-//! pooled or queued, never refused.
+//! pooled, then queued; with `--throttle` (or beyond `--max-queue`) the excess is refused as Lambda
+//! refuses it: HTTP 429, `x-amzn-ErrorType: TooManyRequestsException`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +82,17 @@ impl Front {
 
 /// An invocation as Lambda's Invoke API returns it.
 pub fn invocation_response(inv: &Invocation, tail: bool) -> Response {
+    if inv.throttled {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (routes::AMZN_ERROR_TYPE, "TooManyRequestsException"),
+                (header::CONTENT_TYPE.as_str(), "application/json"),
+            ],
+            inv.body.clone(),
+        )
+            .into_response();
+    }
     let failed = inv.function_error.is_some() || inv.outcome != Outcome::Answered;
     let body = match &inv.outcome {
         Outcome::Broken(reason) if inv.body.is_empty() => error_body("Runtime.Unknown", reason),
@@ -231,6 +243,18 @@ mod tests {
         let ok = Invocation::answered(None, Bytes::from_static(b"{}"), Duration::ZERO);
         let resp = invocation_response(&ok, false);
         assert!(resp.headers().get(routes::FUNCTION_ERROR).is_none());
+        let mut throttled = Invocation::answered(
+            Some(429),
+            crate::emulator::pool::throttle_body(),
+            Duration::ZERO,
+        );
+        throttled.throttled = true;
+        let resp = invocation_response(&throttled, false);
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers()[routes::AMZN_ERROR_TYPE],
+            "TooManyRequestsException"
+        );
         let broken = Invocation::broken("gone", Duration::ZERO);
         assert_eq!(
             invocation_response(&broken, false).headers()[routes::FUNCTION_ERROR],

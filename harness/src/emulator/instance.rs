@@ -98,7 +98,12 @@ impl Shared {
                         deadline_ms,
                     });
                 }
-                Next::Reject(e) => return Err(e),
+                Next::Reject(e) => {
+                    return Err(self.broke(
+                        e,
+                        "asked for another event (GET /next) before answering the one it had",
+                    ));
+                }
                 Next::Wait => {}
             }
             tokio::select! {
@@ -108,9 +113,50 @@ impl Shared {
         }
     }
 
+    /// The runtime broke the protocol: fail the invocation it held with `error` (so the batch it
+    /// was given, not the next one, carries the failure), take it out of service and end it. Its
+    /// process would otherwise be handed the next event, and a runtime that got a 4xx often exits.
+    /// Returns `error` for the HTTP answer.
+    pub fn broke(&self, error: RuntimeApiError, what: &str) -> RuntimeApiError {
+        let open = self.slot().broke();
+        let failure = EmulatorError::Protocol(format!(
+            "{what}: {} {}",
+            error.status().as_u16(),
+            error.error_type()
+        ));
+        self.ready.send_if_modified(|r| match r {
+            Readiness::Starting => {
+                *r = Readiness::Failed(failure.clone());
+                true
+            }
+            _ => false,
+        });
+        for (slot, delivered) in open {
+            let _ = slot.send(Finished {
+                reply: Reply::Rejected {
+                    error,
+                    what: what.to_string(),
+                },
+                ran: delivered.map(|d| d.elapsed()),
+            });
+        }
+        self.killed.store(true, Ordering::SeqCst);
+        process::kill_group(self.pid);
+        error
+    }
+
     /// `POST /{id}/response` and `/{id}/error`.
     pub fn answer(&self, request_id: &str, reply: Reply) -> Result<(), RuntimeApiError> {
-        let (slot, delivered) = self.slot().answer(request_id)?;
+        let answered = self.slot().answer(request_id);
+        let (slot, delivered) = answered.map_err(|e| {
+            let what = match e {
+                RuntimeApiError::InvalidRequestId => {
+                    format!("answered request id {request_id:?}, which it does not hold (or answered twice)")
+                }
+                _ => format!("answered request id {request_id:?} without holding an event"),
+            };
+            self.broke(e, &what)
+        })?;
         // The invoker may have given up (timeout) a moment ago: nothing left to tell.
         let _ = slot.send(Finished {
             reply,
@@ -121,7 +167,13 @@ impl Shared {
 
     /// `POST /init/error`.
     pub fn init_error(&self, reply: Reply) -> Result<(), RuntimeApiError> {
-        let waiting = self.slot().init_error()?;
+        let waiting = self.slot().init_error();
+        let waiting = waiting.map_err(|e| {
+            self.broke(
+                e,
+                "reported an init error (POST /init/error) after its init",
+            )
+        })?;
         if let Reply::InitError(report) = &reply {
             // One line for the command's error; the whole report is in the function's log.
             let first_line = report
@@ -274,6 +326,16 @@ impl Instance {
         Ok(())
     }
 
+    /// Whether the runtime broke the protocol (it was ended for that, not by a crash).
+    pub fn is_broken(&self) -> bool {
+        self.shared.slot().is_broken()
+    }
+
+    /// Whether the runtime has not yet asked for its first event.
+    pub fn initialising(&self) -> bool {
+        self.shared.slot().initialising()
+    }
+
     pub fn is_dead(&self) -> bool {
         self.shared.closed.is_cancelled() || self.shared.slot().is_dead()
     }
@@ -320,6 +382,12 @@ impl Instance {
         report.push('\n');
         state.log.push_str(&report);
         std::mem::take(&mut state.log).render()
+    }
+
+    /// What the function wrote during this invocation so far (capped head and tail), left in
+    /// place for its log.
+    pub fn log_so_far(&self) -> String {
+        self.shared.capture.drain().log.render()
     }
 
     /// The last bytes the function wrote to stderr (after reading what is left in the pipe).
@@ -395,14 +463,6 @@ async fn watch_exit(shared: Arc<Shared>, mut child: tokio::process::Child) {
         _ => false,
     });
     shared.closed.cancel();
-}
-
-/// Epoch milliseconds `remaining` from now: `Lambda-Runtime-Deadline-Ms`.
-pub fn deadline_ms(remaining: Duration) -> u64 {
-    (SystemTime::now() + remaining)
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 #[cfg(test)]

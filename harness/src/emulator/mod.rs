@@ -1,18 +1,20 @@
 //! An embedded Lambda Runtime API: real function processes, run the way Lambda runs them.
 //!
 //! ```text
-//! Emulator::invoke(event) ──► pool (≤ N instances, FIFO queue beyond) ──► Instance
+//! Emulator::invoke(event) ──► pool (≤ N instances; FIFO queue or 429 beyond) ──► Instance
 //!                                                                         │  its own 127.0.0.1:port
 //!   Invocation ◄── reply slot ◄── /response | /error | /init/error | exit ◄┘  GET /next ← the runtime
 //! ```
 //!
-//! - [`pool`] — [`Emulator`]: on-demand instances, cold starts, timeouts, crashes; [`PoolStats`].
+//! - [`pool`] — [`Emulator`]: on-demand instances, cold starts, timeouts, crashes, the queue (or
+//!   throttle) beyond `--instances`, queue wait; [`PoolStats`].
 //! - [`instance`] — one process plus the Runtime API endpoint only it polls, and its exit watcher.
 //! - [`queue`] — one instance's protocol state: inbox, event in flight, reply slot; 400/403 rules.
 //! - [`routes`] — the route tables (Runtime API, Invoke API) and every protocol header.
 //! - [`handlers`] — thin HTTP handlers; [`front`] — the Invoke API `emulate` serves.
 //! - [`function`] — the command line and the environment a runtime expects.
 //! - [`process`] — process groups, exit descriptions, peak memory; [`logs`] — per-invocation logs.
+//! - [`exception`] — the one line that names a function error or crash, per runtime.
 //! - [`error`] — protocol errors (with the Runtime API's statuses) and start failures (with hints).
 //!
 //! Used by the `exec:` target (`targets/exec.rs`) and the `emulate` command.
@@ -32,6 +34,7 @@
 //! ```
 
 pub mod error;
+pub mod exception;
 pub mod front;
 pub mod function;
 mod handlers;
@@ -46,4 +49,4 @@ pub mod routes;
 pub use error::{EmulatorError, RuntimeApiError};
 pub use front::Front;
 pub use function::{CommandLine, FunctionSpec};
-pub use pool::{Emulator, EmulatorConfig, PoolStats};
+pub use pool::{Emulator, EmulatorConfig, PoolOptions, PoolStats, QueuePolicy};

@@ -12,9 +12,15 @@
 //! already answered is 400 `InvalidRequestID`; a call that does not fit the state (`/response`
 //! before any `/next`, `/next` while an invocation is in flight, `/init/error` after init) is 403
 //! `InvalidStateTransition`.
+//!
+//! A runtime that breaks the protocol, or whose answer the emulator refuses, is not trusted with
+//! another event: [`Slot::broke`] moves it to `Broken` (no more events), and the invocation it held
+//! fails with the rejection rather than the next batch failing with the runtime's exit.
+
+use std::time::SystemTime;
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -30,9 +36,12 @@ const REMEMBERED_IDS: usize = 32;
 pub struct Pending {
     pub request_id: String,
     pub event: Bytes,
-    /// Epoch milliseconds, for `Lambda-Runtime-Deadline-Ms`.
-    pub deadline_ms: u64,
+    /// The function's timeout: its clock starts when `/next` hands it the event (as Lambda's does),
+    /// not when the event was queued, so `Lambda-Runtime-Deadline-Ms` is computed at delivery.
+    pub timeout: Duration,
     pub reply: oneshot::Sender<Finished>,
+    /// Told the moment `/next` hands the event over: the function's clock starts then.
+    pub delivered: Option<oneshot::Sender<tokio::time::Instant>>,
 }
 
 /// What a reply slot receives: how the invocation ended and how long the function had it.
@@ -58,6 +67,13 @@ pub enum Reply {
     InitError(ErrorReport),
     /// The process died first.
     Exited { status: String },
+    /// The runtime broke the protocol, or posted an answer the emulator refused: the invocation
+    /// fails with that, and the instance is retired.
+    Rejected {
+        error: RuntimeApiError,
+        /// What the runtime did, in words (`POST /response for an id not in flight`).
+        what: String,
+    },
 }
 
 /// A runtime's `/error` or `/init/error` post: the body as posted (or a JSON object wrapping it),
@@ -96,6 +112,8 @@ enum Phase {
     Idle,
     Busy(InFlight),
     InitFailed,
+    /// Broke the protocol: takes no more events and waits to be killed.
+    Broken,
     Exited,
 }
 
@@ -122,7 +140,7 @@ impl Slot {
     /// already holding one — the pool never does that).
     pub fn dispatch(&mut self, pending: Pending) -> Result<(), Pending> {
         match self.phase {
-            Phase::Exited | Phase::InitFailed | Phase::Busy(_) => Err(pending),
+            Phase::Exited | Phase::InitFailed | Phase::Broken | Phase::Busy(_) => Err(pending),
             Phase::Init | Phase::Idle if self.inbox.is_some() => Err(pending),
             Phase::Init | Phase::Idle => {
                 self.inbox = Some(pending);
@@ -147,10 +165,13 @@ impl Slot {
             reply: p.reply,
             delivered: Instant::now(),
         });
+        if let Some(tell) = p.delivered {
+            let _ = tell.send(tokio::time::Instant::now());
+        }
         let next = Next::Deliver {
             request_id: p.request_id,
             event: p.event,
-            deadline_ms: p.deadline_ms,
+            deadline_ms: deadline_ms(p.timeout),
         };
         (next, first)
     }
@@ -192,7 +213,12 @@ impl Slot {
 
     /// The process died: every reply slot still open (with its delivery time), to be told so.
     pub fn exited(&mut self) -> Vec<(oneshot::Sender<Finished>, Option<Instant>)> {
-        let phase = std::mem::replace(&mut self.phase, Phase::Exited);
+        self.close(Phase::Exited)
+    }
+
+    /// Move to a final phase; the reply slots still open, with their delivery times.
+    fn close(&mut self, to: Phase) -> Vec<(oneshot::Sender<Finished>, Option<Instant>)> {
+        let phase = std::mem::replace(&mut self.phase, to);
         let mut open = Vec::new();
         if let Phase::Busy(f) = phase {
             open.push((f.reply, Some(f.delivered)));
@@ -201,6 +227,26 @@ impl Slot {
             open.push((p.reply, None));
         }
         open
+    }
+
+    /// The runtime broke the protocol (or had an answer refused): take no more events. Returns the
+    /// reply slots still open (with their delivery times), to be failed with the rejection; none
+    /// when the instance is already dead or broken.
+    pub fn broke(&mut self) -> Vec<(oneshot::Sender<Finished>, Option<Instant>)> {
+        match self.phase {
+            Phase::Exited | Phase::InitFailed | Phase::Broken => Vec::new(),
+            _ => self.close(Phase::Broken),
+        }
+    }
+
+    /// Whether the runtime broke the protocol (rather than died).
+    pub fn is_broken(&self) -> bool {
+        matches!(self.phase, Phase::Broken)
+    }
+
+    /// Whether the runtime has not asked for its first event yet.
+    pub fn initialising(&self) -> bool {
+        matches!(self.phase, Phase::Init)
     }
 
     /// When the invocation in flight was delivered, if one is.
@@ -212,8 +258,19 @@ impl Slot {
     }
 
     pub fn is_dead(&self) -> bool {
-        matches!(self.phase, Phase::Exited | Phase::InitFailed)
+        matches!(
+            self.phase,
+            Phase::Exited | Phase::InitFailed | Phase::Broken
+        )
     }
+}
+
+/// Epoch milliseconds `timeout` from now: `Lambda-Runtime-Deadline-Ms`.
+pub fn deadline_ms(timeout: Duration) -> u64 {
+    (SystemTime::now() + timeout)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 #[cfg(test)]
@@ -225,8 +282,9 @@ mod tests {
         let p = Pending {
             request_id: id.into(),
             event: Bytes::from_static(b"{}"),
-            deadline_ms: 1,
+            timeout: Duration::from_secs(1),
             reply: tx,
+            delivered: None,
         };
         (p, rx)
     }
@@ -284,6 +342,42 @@ mod tests {
         let waiting = s.init_error().unwrap();
         assert_eq!(waiting.unwrap().request_id, "cold");
         assert!(s.is_dead());
+        assert!(matches!(s.poll_next().0, Next::Reject(_)));
+    }
+
+    #[test]
+    fn the_deadline_is_set_at_delivery_and_delivery_is_told() {
+        let mut s = Slot::default();
+        let (tx, _rx) = oneshot::channel();
+        let (told, mut delivered) = oneshot::channel();
+        s.dispatch(Pending {
+            request_id: "a".into(),
+            event: Bytes::from_static(b"{}"),
+            timeout: Duration::from_secs(60),
+            reply: tx,
+            delivered: Some(told),
+        })
+        .unwrap();
+        assert!(delivered.try_recv().is_err(), "not before /next");
+        let before = deadline_ms(Duration::from_secs(60));
+        let Next::Deliver { deadline_ms: d, .. } = s.poll_next().0 else {
+            panic!("delivered")
+        };
+        assert!(d >= before && d <= before + 1_000, "{d} vs {before}");
+        assert!(delivered.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_broken_runtime_gives_up_its_invocation_and_takes_no_more() {
+        let mut s = Slot::default();
+        let (p, _rx) = pending("a");
+        s.dispatch(p).unwrap();
+        s.poll_next();
+        assert_eq!(s.broke().len(), 1, "the invocation in flight is failed");
+        assert!(s.is_dead());
+        let (p, _rx) = pending("b");
+        assert!(s.dispatch(p).is_err());
+        assert!(s.broke().is_empty(), "once");
         assert!(matches!(s.poll_next().0, Next::Reject(_)));
     }
 

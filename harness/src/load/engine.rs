@@ -111,6 +111,8 @@ impl LoadOutcome {
 /// How one invocation ended.
 enum End {
     Answered(Box<Answered>),
+    /// Refused for lack of concurrency (429): the function never ran, so nothing was judged.
+    Throttled,
     /// Cut off by the end of the grace period or Ctrl-C.
     Interrupted,
     /// The very first attempts could not reach the target.
@@ -124,6 +126,8 @@ struct Answered {
     bytes_out: u64,
     /// Case folders saved for this invocation: (check, fingerprint, folder name).
     saved: Vec<(CheckId, String, String)>,
+    /// How long it waited for a free instance, where the target says.
+    queue_wait: Option<Duration>,
 }
 
 /// One invocation, every timestamp included (STYLE habit 14).
@@ -732,6 +736,15 @@ async fn invoke_one(
                 // Reachable before, gone now: the transformer died under load. That is a finding.
                 Err(e) => Invocation::broken(e.to_string(), done - sent),
             };
+            if inv.unjudged() {
+                return Record {
+                    warmup: claimed.warmup,
+                    intended,
+                    sent,
+                    done,
+                    end: End::Throttled,
+                };
+            }
             let verdict = contract::check(&event.view, &inv, &shared.checks);
             if let Some(delivery) = shared.delivery.as_ref().filter(|_| !claimed.warmup) {
                 delivery.observe(&event.bytes, &inv, &verdict);
@@ -749,6 +762,7 @@ async fn invoke_one(
                 bytes_out: inv.body.len() as u64,
                 verdict,
                 saved,
+                queue_wait: inv.queue_wait,
             }))
         }
     };
@@ -962,6 +976,12 @@ impl<'a> Collector<'a> {
                 self.interrupted += 1;
                 return None;
             }
+            End::Throttled => {
+                if !r.warmup {
+                    self.stats.throttles += 1;
+                }
+                return None;
+            }
             End::Answered(a) => a,
         };
         let v = &answered.verdict;
@@ -989,6 +1009,7 @@ impl<'a> Collector<'a> {
             records: answered.records,
             bytes_in: answered.bytes_in,
             bytes_out: answered.bytes_out,
+            queue_wait: answered.queue_wait,
         };
         self.stats.record(&sample);
         self.last_done = Some(self.last_done.map_or(sample.done, |d| d.max(sample.done)));

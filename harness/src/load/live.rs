@@ -119,6 +119,9 @@ pub fn summary_text(report: &Report, report_dir: Option<&Path>) -> String {
             &load.latency.service_time,
         ));
         out.push_str(&latency_row("schedule lag", &load.latency.lag));
+        if let Some(q) = &load.latency.queue_wait {
+            out.push_str(&latency_row("queue wait (free instance)", q));
+        }
         out.push_str(&format!(
             "  why they differ: {}\n",
             load.latency_explanation()
@@ -129,6 +132,12 @@ pub fn summary_text(report: &Report, report_dir: Option<&Path>) -> String {
             load.error_rate * 100.0,
             format_count(load.violations)
         ));
+        if load.throttles > 0 {
+            out.push_str(&format!(
+                "  throttled    {} calls (429: every instance busy; not invocations, not errors)\n",
+                format_count(load.throttles)
+            ));
+        }
         if let Some(f) = &load.firehose_model {
             out.push_str(&format!("  firehose     {}\n", f.description));
             out.push_str(&format!("               {}\n", f.verdict));

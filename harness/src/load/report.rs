@@ -142,6 +142,7 @@ pub fn load_report(
         late_sends: st.late_sends,
         errors: st.errors,
         error_rate: st.error_rate(),
+        throttles: st.throttles,
         violations: st.violations,
         records_per_second: per_second(st.records, secs),
         bytes_in_per_second: per_second(st.bytes_in, secs),
@@ -155,6 +156,8 @@ pub fn load_report(
             response_time: LatencySummary::from_histogram(&st.response_time),
             service_time: LatencySummary::from_histogram(&st.service_time),
             lag: LatencySummary::from_histogram(&st.lag),
+            queue_wait: (!st.queue_wait.is_empty())
+                .then(|| LatencySummary::from_histogram(&st.queue_wait)),
         },
         thresholds: outcome
             .thresholds
@@ -258,6 +261,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
         ];
         for h in histograms
             .into_iter()
+            .chain(l.latency.queue_wait.iter().map(|q| &q.histogram))
             .chain(l.intervals.iter().map(|i| &i.histogram))
         {
             LatencySummary::decode(h).map_err(hist_err(name))?;
@@ -302,7 +306,12 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
                 .merge(&l.latency.service_time)
                 .map_err(&err)?,
             lag: load.latency.lag.merge(&l.latency.lag).map_err(&err)?,
+            queue_wait: match (&load.latency.queue_wait, &l.latency.queue_wait) {
+                (Some(a), Some(b)) => Some(a.merge(b).map_err(&err)?),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
         };
+        load.throttles += l.throttles;
         for t in &l.thresholds {
             match load
                 .thresholds
@@ -622,6 +631,7 @@ mod tests {
             stats.record(s);
             rows.extend(intervals.record(s).iter().map(|i| i.row()));
         }
+        stats.throttles = samples.len() as u64 / 100;
         rows.extend(intervals.finish().iter().map(|i| i.row()));
         let schedule = Schedule::new(
             Model::Open(RateProfile::constant(100.0, Some(Duration::from_secs(30)))),
@@ -672,6 +682,7 @@ mod tests {
                     records: 1 + k % 5,
                     bytes_in: 1000 + k,
                     bytes_out: 900 + k,
+                    queue_wait: Some(Duration::from_micros((k * 31) % 5_000)),
                     ..Sample::default()
                 }
             })
@@ -696,6 +707,10 @@ mod tests {
             (&m.latency.response_time, &w.latency.response_time),
             (&m.latency.service_time, &w.latency.service_time),
             (&m.latency.lag, &w.latency.lag),
+            (
+                m.latency.queue_wait.as_ref().unwrap(),
+                w.latency.queue_wait.as_ref().unwrap(),
+            ),
         ] {
             assert_eq!(x.histogram().unwrap(), y.histogram().unwrap());
             assert_eq!(
@@ -704,6 +719,7 @@ mod tests {
             );
         }
         assert_eq!(m.invocations, w.invocations);
+        assert_eq!(m.throttles, 30, "15 + 15");
         assert_eq!(m.errors, w.errors);
         assert_eq!(m.error_rate, w.error_rate);
         assert_eq!(m.late_sends, w.late_sends);

@@ -1,5 +1,5 @@
-//! Aggregates that merge: three HDR histograms and a handful of counters, for the whole run and for
-//! each second of it. Nothing here grows with the number of invocations.
+//! Aggregates that merge: HDR histograms (response time, service time, lag, and queue wait where the
+//! target reports it) and a handful of counters, for the whole run and for each second of it. Nothing here grows with the number of invocations.
 //!
 //! - [`Sample`] — one finished invocation's figures: every timestamp, from the intended send on.
 //! - [`LoadStats`] — the sum of samples; [`LoadStats::add`] merges two (workers, partitions).
@@ -32,6 +32,10 @@ pub struct Sample {
     pub records: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Time spent waiting for a free instance before the function got the event (`exec:`): part
+    /// of the response and service times, shown apart so a queue is not mistaken for a slow
+    /// function.
+    pub queue_wait: Option<Duration>,
 }
 
 impl Sample {
@@ -66,7 +70,11 @@ pub struct LoadStats {
     pub service_time: Histogram<u64>,
     /// Actual minus intended send, µs.
     pub lag: Histogram<u64>,
+    /// Waiting for a free instance, µs; empty when the target does not report it.
+    pub queue_wait: Histogram<u64>,
     pub invocations: u64,
+    /// Calls refused for lack of concurrency (429): not invocations, not errors, counted apart.
+    pub throttles: u64,
     pub late_sends: u64,
     pub errors: u64,
     /// Invocations with at least one contract violation.
@@ -85,7 +93,9 @@ impl Default for LoadStats {
             response_time: new_latency_histogram(),
             service_time: new_latency_histogram(),
             lag: new_latency_histogram(),
+            queue_wait: new_latency_histogram(),
             invocations: 0,
+            throttles: 0,
             late_sends: 0,
             errors: 0,
             violations: 0,
@@ -104,6 +114,9 @@ impl LoadStats {
         let _ = self.response_time.record(micros(s.response_time()));
         let _ = self.service_time.record(micros(s.service_time()));
         let _ = self.lag.record(micros(s.lag()));
+        if let Some(wait) = s.queue_wait {
+            let _ = self.queue_wait.record(micros(wait));
+        }
         self.invocations += 1;
         self.late_sends += u64::from(s.late());
         self.errors += u64::from(s.errored);
@@ -119,7 +132,9 @@ impl LoadStats {
         let _ = self.response_time.add(&other.response_time);
         let _ = self.service_time.add(&other.service_time);
         let _ = self.lag.add(&other.lag);
+        let _ = self.queue_wait.add(&other.queue_wait);
         self.invocations += other.invocations;
+        self.throttles += other.throttles;
         self.late_sends += other.late_sends;
         self.errors += other.errors;
         self.violations += other.violations;
@@ -323,12 +338,15 @@ mod tests {
         let mut b = LoadStats::default();
         let mut whole = LoadStats::default();
         for i in 0..1000u64 {
-            let s = sample(i, i + i % 7, i + 3 + i % 50);
+            let mut s = sample(i, i + i % 7, i + 3 + i % 50);
+            s.queue_wait = Some(Duration::from_millis(i % 13));
             if i % 2 == 0 { &mut a } else { &mut b }.record(&s);
             whole.record(&s);
         }
         a.add(&b);
         assert_eq!(a.response_time, whole.response_time);
+        assert_eq!(a.queue_wait, whole.queue_wait);
+        assert_eq!(a.queue_wait.len(), 1000);
         assert_eq!(a.service_time, whole.service_time);
         assert_eq!(a.lag, whole.lag);
         assert_eq!(
@@ -339,6 +357,22 @@ mod tests {
                 whole.records,
                 whole.bytes_in
             )
+        );
+    }
+
+    #[test]
+    fn queue_wait_is_its_own_histogram_and_only_where_reported() {
+        let mut st = LoadStats::default();
+        st.record(&sample(0, 0, 5));
+        assert!(st.queue_wait.is_empty(), "an http target reports none");
+        let mut queued = sample(0, 0, 305);
+        queued.queue_wait = Some(Duration::from_millis(300));
+        st.record(&queued);
+        assert_eq!(st.queue_wait.len(), 1);
+        assert!(st.queue_wait.max() >= 299_000);
+        assert!(
+            st.response_time.max() >= 300_000,
+            "queue wait is response time too"
         );
     }
 

@@ -4,6 +4,8 @@
 //! `start` launches one instance and waits for it to ask for an event, so a missing binary or an
 //! init error ends the run at once (exit 4) with the function's own message; after that, instances
 //! start on demand up to `--instances`, and each invocation carries its logs (START … REPORT).
+//! Invocations beyond `--instances` queue (their wait is the invocation's `queue_wait`, never part
+//! of `--timeout`) or, with `--throttle`/`--max-queue`, come back `throttled` (429).
 
 use std::time::Duration;
 
@@ -28,7 +30,8 @@ impl ExecTarget {
         spec.env = options.env.clone();
         let config = EmulatorConfig {
             instances: options.instances.unwrap_or(1),
-            ..EmulatorConfig::default()
+            init_limit: options.pool.init_limit,
+            queue: options.pool.queue,
         };
         ExecTarget {
             emulator: Emulator::new(spec, config),

@@ -442,6 +442,7 @@ impl Target for HttpTarget {
                     continue;
                 }
                 self.tally.gave_up.fetch_add(1, Ordering::Relaxed);
+                inv.throttled = service.throttle;
                 inv.service_error = Some(service);
             }
             inv.throttles = retries;

@@ -35,6 +35,9 @@ pub struct TargetOptions {
     pub instances: Option<usize>,
     /// `--region`, `--profile`, `--endpoint-url`, `--log-tail`, `--sigv4`, `--ca-cert`.
     pub aws: AwsOptions,
+    /// How a started function's instances start and queue (`--init-timeout`, `--max-queue`,
+    /// `--throttle`).
+    pub pool: crate::emulator::PoolOptions,
 }
 
 /// Options for AWS targets (`lambda:`) and signed or privately-trusted `https://` targets.

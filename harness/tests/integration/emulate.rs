@@ -354,3 +354,72 @@ fn ctrl_c_during_the_functions_start_stops_emulate_with_130() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `n` calls at once; each call's status, `x-amzn-ErrorType` and body.
+async fn concurrently(url: String, n: usize) -> Vec<(u16, Option<String>, Value)> {
+    let client = reqwest::Client::new();
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let resp = client.post(url).body(event(2)).send().await.unwrap();
+                let status = resp.status().as_u16();
+                let error_type = resp
+                    .headers()
+                    .get("x-amzn-errortype")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let body = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+                (status, error_type, body)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for call in calls {
+        out.push(call.await.unwrap());
+    }
+    out
+}
+
+/// Issue 9, bug 2: eight callers at once on two instances of a 0.3 s function with a 1 s timeout.
+/// Six of them wait for an instance; waiting is not the function's time, so all eight succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_9_emulate_queues_callers_beyond_its_instances_without_timing_them_out() {
+    let command = python_command("handlers.sleeps");
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    let emulate = Emulate::start(&["--instances", "2", "--timeout", "1s"], &command, &[]);
+    for (status, _, body) in concurrently(emulate.url("function"), 8).await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["records"].as_array().unwrap().len(), 2, "{body}");
+    }
+    assert_eq!(emulate.stop(), Some(0));
+}
+
+/// Issue 9, bug 2: with `--throttle` the callers beyond the instances get Lambda's 429
+/// `TooManyRequestsException` at once; with `--max-queue 2` two more wait and the rest are
+/// throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_9_emulate_throttles_beyond_its_instances_or_its_queue() {
+    let command = python_command("handlers.sleeps");
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    // Long enough that all eight calls arrive while the first ones still run.
+    let slow = [("SLEEP_SECONDS", "2")];
+    for (flags, answered) in [(&["--throttle"][..], 2), (&["--max-queue", "2"][..], 4)] {
+        let mut args = vec!["--instances", "2", "--timeout", "10s"];
+        args.extend_from_slice(flags);
+        let emulate = Emulate::start(&args, &command, &slow);
+        let results = concurrently(emulate.url("function"), 8).await;
+        let ok = results.iter().filter(|(s, _, _)| *s == 200).count();
+        assert_eq!(ok, answered, "{flags:?}: {results:?}");
+        for (status, error_type, body) in results.iter().filter(|(s, _, _)| *s != 200) {
+            assert_eq!(*status, 429, "{flags:?}: {body}");
+            assert_eq!(error_type.as_deref(), Some("TooManyRequestsException"));
+            assert_eq!(body["Type"], "User");
+            assert_eq!(
+                body["Reason"],
+                "ReservedFunctionConcurrentInvocationLimitExceeded"
+            );
+            assert_eq!(body["message"], "Rate Exceeded.");
+        }
+        assert_eq!(emulate.stop(), Some(0));
+    }
+}

@@ -10,7 +10,9 @@ use firehose_harness::invocation::Outcome;
 use firehose_harness::targets::{self, Target, TargetOptions, TargetSpec};
 use serde_json::json;
 
-use crate::runtimes::{Barrier, awslambdaric_target, python_example, python_fixtures, rust_target};
+use crate::runtimes::{
+    Barrier, awslambdaric_target, python_example, python_fixtures, rust_panics_target, rust_target,
+};
 use crate::support::{check_in, describe, failing_checks, read_report, run_in, temp_dir};
 
 /// Small batches keep the Python runs quick; the generators' own tests cover sizes.
@@ -182,6 +184,9 @@ fn a_handler_that_overruns_is_reported_within_timeout_and_the_run_goes_on() {
     assert_eq!(failing_checks(&report), ["within_timeout"]);
     // One case timed out; the others ran on a fresh instance and passed.
     assert_eq!(report["failures"][0]["count"], 1);
+    // The message names the function's own time, which the timeout judges.
+    let message = report["failures"][0]["message"].as_str().unwrap();
+    assert!(message.contains("no answer within 3.0 s"), "{message}");
     let case = report["failures"][0]["case"]
         .as_str()
         .expect("a saved case");
@@ -348,20 +353,23 @@ fn a_missing_binary_is_exit_4_with_one_clear_line() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
 
+/// An event whose invocationId tells the protocol probe which mistake to make.
+fn probe_event(mode: &str) -> Bytes {
+    let mut e: serde_json::Value = serde_json::from_slice(&event(1)).unwrap();
+    e["invocationId"] = json!(mode);
+    Bytes::from(e.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_runtime_api_answers_protocol_mistakes_with_the_real_status_codes() {
+async fn the_runtime_api_answers_protocol_mistakes_and_retires_the_runtime_that_made_them() {
     let probe = python_fixtures().join("protocol_probe.py");
     let spec = TargetSpec::parse(&format!("exec:python3 {}", probe.display())).unwrap();
     let target = targets::build(&spec, &TargetOptions::default()).unwrap();
     target.start().await.expect("the probe starts");
-    let answer = |inv: firehose_harness::invocation::Invocation| -> serde_json::Value {
-        assert!(inv.function_error.is_none(), "{:?}", inv.logs);
-        serde_json::from_slice(&inv.body).unwrap()
-    };
     let limit = Duration::from_secs(20);
-    let first = answer(target.invoke(event(1), limit).await.unwrap());
-    assert_eq!(first["response_before_next"], 403);
-    assert_eq!(first["wrong_id"], 400);
+    let inv = target.invoke(probe_event("headers"), limit).await.unwrap();
+    assert!(inv.function_error.is_none(), "{:?}", inv.logs);
+    let first: serde_json::Value = serde_json::from_slice(&inv.body).unwrap();
     let h = &first["next_headers"];
     assert_eq!(h["content-type"], "application/json");
     assert!(
@@ -387,19 +395,212 @@ async fn the_runtime_api_answers_protocol_mistakes_with_the_real_status_codes() 
         deadline > now && deadline <= now + 20_000,
         "{deadline} vs {now}"
     );
-    let second = answer(target.invoke(event(1), limit).await.unwrap());
-    assert_eq!(second["answered_twice"], 400);
-    assert_eq!(second["init_error_after_init"], 403);
-    // Over the limit: the runtime gets 413, the harness keeps the body to measure it.
-    let third = target.invoke(event(1), limit).await.unwrap();
-    assert!(third.body.len() > 6 * 1024 * 1024 + 100);
+
+    // Each mistake fails the invocation the runtime held, with the status the real Runtime API
+    // answers, and the next invocation runs on a fresh instance (a cold start).
+    for (mode, status) in [
+        ("wrong_id", "400 InvalidRequestID"),
+        ("next_while_busy", "403 InvalidStateTransition"),
+        ("init_error_after_init", "403 InvalidStateTransition"),
+    ] {
+        let inv = target.invoke(probe_event(mode), limit).await.unwrap();
+        let Outcome::Broken(reason) = &inv.outcome else {
+            panic!("{mode}: {:?} {:?}", inv.outcome, inv.logs)
+        };
+        assert!(
+            reason.contains("broke the Runtime API protocol"),
+            "{reason}"
+        );
+        assert!(reason.contains(status), "{mode}: {reason}");
+        let next = target.invoke(probe_event("fine"), limit).await.unwrap();
+        assert!(next.init_duration.is_some(), "{mode}: a fresh instance");
+        assert_eq!(next.outcome, Outcome::Answered);
+    }
+    // Over the limit: the runtime gets 413, the harness keeps the body to measure it, and the
+    // next event does not go to the runtime that was refused.
+    let inv = target
+        .invoke(probe_event("too_large"), limit)
+        .await
+        .unwrap();
+    assert!(inv.body.len() > 6 * 1024 * 1024 + 100);
+    assert!(inv.function_error.is_none());
     assert!(
-        third
-            .logs
+        inv.logs
             .unwrap()
             .contains("exceeded maximum allowed payload size")
     );
-    let fourth = answer(target.invoke(event(1), limit).await.unwrap());
-    assert_eq!(fourth["too_large"], 413);
+    let next = target.invoke(probe_event("fine"), limit).await.unwrap();
+    assert!(next.init_duration.is_some(), "413: a fresh instance");
+    let stats = target.pool_stats().unwrap();
+    assert_eq!((stats.rejected, stats.crashes), (4, 0), "{stats:?}");
     target.shutdown().await;
+
+    // A runtime that answers before asking for an event fails its start, with the reason.
+    let mut options = TargetOptions::default();
+    options.env.push(("PROBE_EARLY".into(), "1".into()));
+    let target = targets::build(&spec, &options).unwrap();
+    let err = target
+        .start()
+        .await
+        .expect_err("a broken start")
+        .to_string();
+    assert!(err.contains("broke the Runtime API protocol"), "{err}");
+    assert!(err.contains("403 InvalidStateTransition"), "{err}");
+}
+
+/// Issue 9, bug 2: a 0.3 s function sent 5 invocations a second on one instance queues. The wait
+/// for the instance is queue wait — its own histogram — never a timeout, and never a reason to
+/// kill the instance: one cold start, no `within_timeout`, a pass.
+#[test]
+fn issue_9_queue_wait_under_load_is_not_function_time() {
+    let dir = temp_dir();
+    let target = awslambdaric_target("handlers.sleeps");
+    let env = pythonpath(&python_fixtures());
+    let out = run_in(
+        dir.path(),
+        &[
+            "load",
+            "--target",
+            &target,
+            "--env",
+            &env,
+            "--instances",
+            "1",
+            "--timeout",
+            "1s",
+            "--rate",
+            "5",
+            "--duration",
+            "6s",
+            "--records",
+            "1..5",
+            "--record-size",
+            "0..1KiB",
+            "--seed",
+            "3",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report = read_report(&dir.path().join("R"));
+    let load = &report["load"];
+    assert_eq!(load["invocations"], 30, "{load}");
+    assert_eq!(load["throttles"], 0);
+    let queue = &load["latency"]["queue_wait"];
+    assert_eq!(queue["count"], 30, "every invocation's wait is recorded");
+    // The function alone takes 0.3 s per call and calls come every 0.2 s: they had to queue.
+    assert!(queue["max"].as_u64().unwrap() > 300_000, "{queue}");
+    let within = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "within_timeout")
+        .unwrap();
+    assert_eq!(within["violations"], 0, "{report}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("instances: 1 cold start "), "{notes}");
+    assert!(!notes.contains("killed after a timeout"), "{notes}");
+    let summary = std::fs::read_to_string(dir.path().join("R/summary.md")).unwrap();
+    assert!(summary.contains("queue wait"), "{summary}");
+}
+
+/// Issue 9, bug 3: a response over 6 MB is answered 413 and the runtime is retired with it, so the
+/// batch that was too large fails `response_within_limit` — and the next batch runs on a fresh
+/// instance instead of meeting the dying one (`Runtime.ExitError`, flaky, a meaningless minimal
+/// case).
+#[test]
+fn issue_9_an_oversized_response_fails_its_own_batch_only() {
+    let (report, out, dir) = check_python(
+        "handlers.inflates",
+        &[
+            "--cases",
+            "10",
+            "--payload",
+            "text",
+            "--compression",
+            "none",
+            "--records",
+            "1..40",
+            "--record-size",
+            "20KiB..60KiB",
+            "--no-boundary",
+            "--no-regressions",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(
+        failing_checks(&report),
+        ["response_within_limit"],
+        "{report}"
+    );
+    let text = report.to_string();
+    assert!(!text.contains("Runtime.ExitError"), "{report}");
+    assert!(!text.contains("invocation_succeeded\",\"code"), "{report}");
+    let failure = &report["failures"][0];
+    assert_eq!(failure["flaky"], false, "{failure}");
+    let random = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "random")
+        .unwrap();
+    let (run, failed) = (
+        random["run"].as_u64().unwrap(),
+        random["failed"].as_u64().unwrap(),
+    );
+    assert!(
+        failed > 0 && failed < run,
+        "small batches pass, big ones fail: {random}"
+    );
+    let logs = std::fs::read_to_string(
+        dir.path()
+            .join("R/cases")
+            .join(failure["case"].as_str().unwrap())
+            .join("logs.txt"),
+    )
+    .unwrap();
+    assert!(
+        logs.contains("exceeded maximum allowed payload size"),
+        "{logs}"
+    );
+}
+
+/// Issue 9, point 10: the failure message names the exception by its line — Python's
+/// `ValueError: bad record 17`, a Rust panic's `panicked at FILE:LINE:COL: bad record 17` — in
+/// report.json and the HTML report, not a type name or the top of a traceback.
+#[test]
+fn issue_9_the_failure_message_names_the_exception_line() {
+    let mut args = vec!["--cases", "3", "--no-shrink"];
+    args.extend_from_slice(NARROW);
+    let (report, out, dir) = check_python("handlers.bad_record", &args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let message = report["failures"][0]["message"].as_str().unwrap();
+    assert!(message.contains("ValueError: bad record 17"), "{message}");
+    let html = std::fs::read_to_string(dir.path().join("R/report.html")).unwrap();
+    assert!(
+        html.contains("ValueError: bad record 17"),
+        "the HTML report names it too"
+    );
+
+    let dir = temp_dir();
+    let target = rust_panics_target();
+    let mut args = vec!["check", "--target", &target, "--cases", "3", "--no-shrink"];
+    args.extend_from_slice(NARROW);
+    let (report, out) = crate::support::check_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(failing_checks(&report), ["invocation_succeeded"]);
+    let message = report["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("panicked at ")
+            && message.contains("/panics.rs:")
+            && message.contains(": bad record 17"),
+        "{message}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("bad record 17")
+            || String::from_utf8_lossy(&out.stderr).contains("bad record 17"),
+        "the terminal names it: {}",
+        describe(&out)
+    );
 }

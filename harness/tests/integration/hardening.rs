@@ -176,3 +176,69 @@ fn a_target_that_never_answers_stops_after_max_hangs() {
     let report = read_report(&dir.path().join("R0"));
     assert!(report["stopped_early"].is_null(), "{report}");
 }
+
+#[test]
+fn control_characters_from_a_target_never_reach_the_terminal_or_the_reports_raw() {
+    use axum::routing::post;
+    let evil = "boom \u{1b}[2J\u{1b}]0;owned\u{7}\rPASS \u{0}\u{ffff}\u{fffe}";
+    let router = axum::Router::new().route(
+        "/",
+        post(move || async move {
+            let body = serde_json::json!({"errorMessage": evil, "errorType": "Error"}).to_string();
+            let mut resp = axum::response::Response::new(axum::body::Body::from(body));
+            resp.headers_mut().insert(
+                "X-Amz-Function-Error",
+                axum::http::HeaderValue::from_static("Unhandled"),
+            );
+            resp
+        }),
+    );
+    let server = serve(router);
+    let dir = temp_dir();
+    let out = run_in(
+        dir.path(),
+        &[
+            "check",
+            "--target",
+            &server.url("/"),
+            "--cases",
+            "2",
+            "--no-shrink",
+            "--report-dir",
+            "R",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let raw = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes).chars().any(|c| {
+            matches!(
+                c,
+                '\u{1b}' | '\u{7}' | '\r' | '\u{0}' | '\u{ffff}' | '\u{fffe}'
+            )
+        })
+    };
+    assert!(
+        !raw(&out.stdout),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !raw(&out.stderr),
+        "stderr: {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in ["summary.md", "junit.xml"] {
+        let bytes = std::fs::read(dir.path().join("R").join(file)).unwrap();
+        assert!(
+            !raw(&bytes),
+            "{file}: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    // Shown escaped, not dropped: the reader sees something was there.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\\u{1b}"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -7,6 +7,7 @@ mod cli_basics;
 mod delivery;
 mod emulate;
 mod exec;
+mod generator_flags;
 mod generators_zoo;
 mod hardening;
 mod hostile;

@@ -136,7 +136,18 @@ pub fn ci_tools() -> &'static Path {
 /// features and dev profile as the test build nextest just did, so only the binary is linked.
 pub fn rust_transformer() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+    BIN.get_or_init(|| rust_artifact("bootstrap"))
+}
+
+/// The Rust example's `panics` example: a `lambda_runtime` function that panics (issue 9).
+pub fn rust_panics() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| rust_artifact("panics"))
+}
+
+/// The executable of the workspace target `name`, built as [`rust_transformer`] says.
+fn rust_artifact(name: &str) -> PathBuf {
+    {
         locked("rust-transformer-build", || {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = Command::new(cargo);
@@ -172,13 +183,13 @@ pub fn rust_transformer() -> &'static Path {
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                 .filter(|m| {
                     m["reason"] == "compiler-artifact"
-                        && m["target"]["name"] == "bootstrap"
+                        && m["target"]["name"] == name
                         && m["profile"]["test"] == false
                 })
                 .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-                .expect("cargo reported the bootstrap executable")
+                .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
         })
-    })
+    }
 }
 
 pub fn python_fixtures() -> PathBuf {
@@ -207,6 +218,11 @@ pub fn awslambdaric_target(handler: &str) -> String {
 /// `exec:BOOTSTRAP` for the Rust example.
 pub fn rust_target() -> String {
     format!("exec:{}", quote(rust_transformer()))
+}
+
+/// `exec:` for the Rust example that panics.
+pub fn rust_panics_target() -> String {
+    format!("exec:{}", quote(rust_panics()))
 }
 
 /// `stdio:python3 transform.py MODE`.
