@@ -30,6 +30,18 @@ pub struct FunctionError {
     pub message: Option<String>,
 }
 
+/// A throttle or a failure of the service in front of the function (429 `TooManyRequestsException`,
+/// a Lambda service 5xx) that was still there after every retry: the function never answered, so
+/// there is nothing to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub status: u16,
+    /// `TooManyRequestsException`, `ServiceException`, … or `HTTP 503`.
+    pub kind: String,
+    /// True for a throttle (429), false for another service error.
+    pub throttle: bool,
+}
+
 /// One invocation's result.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -47,6 +59,14 @@ pub struct Invocation {
     pub init_duration: Option<Duration>,
     /// The function's log lines for this invocation, where the target can capture them.
     pub logs: Option<String>,
+    /// Throttled or service-failed attempts retried before this answer (0 when the first attempt
+    /// reached the function).
+    pub throttles: u32,
+    /// Set when the call was still throttled after its retries: not the function's answer.
+    pub service_error: Option<ServiceError>,
+    /// The service (Lambda's `Function.ResponseSizeTooLarge`) rejected the function's response as
+    /// over the size limit, so the body is the service's error and not the response.
+    pub reported_too_large: bool,
     /// How long the call waited for a free instance before the function got the event, where the
     /// target knows (`exec:`, and any target that queues behind a concurrency limit). Part of the
     /// caller's response time, never of the function's own clock: a queued call cannot time out.
@@ -68,9 +88,19 @@ impl Invocation {
             elapsed,
             init_duration: None,
             logs: None,
+            throttles: 0,
+            service_error: None,
+            reported_too_large: false,
             queue_wait: None,
             throttled: false,
         }
+    }
+
+    /// The function never answered this call: it was throttled (by the emulator's concurrency
+    /// limit, or still by Lambda after its retries) or the service failed. Such a call is counted,
+    /// never judged as the function's answer.
+    pub fn unjudged(&self) -> bool {
+        self.throttled || self.service_error.is_some()
     }
 
     pub fn timed_out(elapsed: Duration) -> Self {

@@ -194,6 +194,12 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         if let Some(stats) = target.pool_stats() {
             outcome.notes.push(stats.summary());
         }
+        // Throttles, the Lambda version that ran: what only the target saw.
+        outcome.notes.extend(target.throttles().note(None));
+        outcome.notes.extend(target.notes());
+        if outcome.judged() == 0 && outcome.unreachable.is_none() {
+            outcome.unreachable = target.throttles().all_throttled(&target.describe());
+        }
         target.shutdown().await;
         Ok::<_, CliError>(outcome)
     });

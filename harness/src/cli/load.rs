@@ -298,6 +298,14 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
             outcome.notes.push(stats.summary());
         }
         target.shutdown().await;
+        // Throttles per second and the Lambda version that ran: what only the target saw.
+        outcome
+            .notes
+            .extend(target.throttles().note(Some(outcome.duration)));
+        outcome.notes.extend(target.notes());
+        if outcome.unreachable.is_none() {
+            outcome.unreachable = target.throttles().all_throttled(&target.describe());
+        }
         let mut report = load::report::load_report(&outcome, &plan, generator.as_ref());
         if let (Some(stats), Some(l)) = (&pool, report.load.as_mut()) {
             l.cold_starts = Some(stats.cold_starts);
@@ -324,6 +332,7 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     if let Some(e) = unreachable {
         return Err(e.into());
     }
+
     if report.exit_code == crate::exit_codes::TARGET_UNAVAILABLE {
         return Err(CliError::Unavailable {
             message: load::report::NOTHING_ANSWERED.into(),

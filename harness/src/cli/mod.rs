@@ -204,7 +204,8 @@ impl GeneratorArgs {
 /// Where to send events (shared by every command that invokes).
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// builtin:NAME, http(s)://URL, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND.
+    /// builtin:NAME, http(s)://URL, invoke+http(s)://HOST:PORT[/FUNCTION], lambda:NAME[:QUALIFIER],
+    /// exec:COMMAND, stdio:COMMAND.
     #[arg(long, short = 't', value_name = "TARGET")]
     pub target: String,
     /// Extra request header 'Name: value' (repeatable), e.g. an auth token.
@@ -219,6 +220,24 @@ pub struct TargetArgs {
     /// How many instances of an exec:/image: function may run at once (Lambda's concurrency).
     #[arg(long, value_name = "N")]
     pub instances: Option<usize>,
+    /// AWS region for lambda: and --sigv4 (default: the function ARN's, AWS_REGION, the profile's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from the AWS config files for lambda: and --sigv4 (default: AWS_PROFILE).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Lambda API endpoint for lambda: (LocalStack, tests); default: AWS_ENDPOINT_URL_LAMBDA, AWS.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// lambda: ask for the last 4 KB of each invocation's log and keep it in failing cases.
+    #[arg(long)]
+    pub log_tail: bool,
+    /// Sign http(s):// requests with SigV4 for SERVICE: `lambda` (Function URLs), `execute-api`.
+    #[arg(long, value_name = "SERVICE")]
+    pub sigv4: Option<String>,
+    /// Trust the PEM certificate(s) in FILE for https:// and invoke+https:// (self-signed, private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     #[command(flatten)]
     pub pool: PoolArgs,
 }
@@ -283,6 +302,7 @@ impl TargetArgs {
             return Err(CliError::usage("--instances must be at least 1"));
         }
         options.instances = self.instances;
+        options.aws = self.aws_options(&spec)?;
         options.pool = self.pool.parse()?;
         let timeout = values::parse_duration(&self.timeout)
             .map_err(|e| CliError::usage(format!("--timeout: {e}")))?;
@@ -290,6 +310,71 @@ impl TargetArgs {
             return Err(CliError::usage("--timeout must be more than zero"));
         }
         Ok((spec, options, timeout))
+    }
+}
+
+impl TargetArgs {
+    /// The AWS and TLS flags, checked against the target they apply to.
+    fn aws_options(&self, spec: &TargetSpec) -> Result<crate::targets::AwsOptions, CliError> {
+        let is_lambda = matches!(spec, TargetSpec::Lambda(_));
+        let is_http = matches!(spec, TargetSpec::Http(_));
+        let networked = is_lambda || is_http || matches!(spec, TargetSpec::InvokeHttp { .. });
+        let misplaced = |flag: &str, wants: &str| {
+            CliError::usage(format!("{flag} applies to {wants} targets only"))
+        };
+        if self.log_tail && !is_lambda {
+            return Err(misplaced("--log-tail", "lambda:"));
+        }
+        if self.endpoint_url.is_some() && !is_lambda {
+            return Err(misplaced("--endpoint-url", "lambda:"));
+        }
+        if self.sigv4.is_some() && !is_http {
+            return Err(misplaced(
+                "--sigv4",
+                "http(s):// (lambda: is always signed)",
+            ));
+        }
+        if (self.region.is_some() || self.profile.is_some()) && !(is_lambda || self.sigv4.is_some())
+        {
+            return Err(misplaced("--region and --profile", "lambda: and --sigv4"));
+        }
+        if self.ca_cert.is_some() && !networked {
+            return Err(misplaced(
+                "--ca-cert",
+                "https://, invoke+https:// and lambda:",
+            ));
+        }
+        if let Some(service) = &self.sigv4
+            && (service.is_empty()
+                || !service
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            return Err(CliError::usage(format!(
+                "--sigv4: `{service}` is not a service name; use lambda (Function URLs) or execute-api (API Gateway)"
+            )));
+        }
+        if let Some(url) = &self.endpoint_url {
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                CliError::usage(format!("--endpoint-url: `{url}` is not a URL: {e}"))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(CliError::usage(format!(
+                    "--endpoint-url: `{url}` is not an http(s) URL"
+                )));
+            }
+        }
+        if let Some(path) = &self.ca_cert {
+            crate::targets::http::read_ca_certs(path).map_err(CliError::usage)?;
+        }
+        Ok(crate::targets::AwsOptions {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            log_tail: self.log_tail,
+            sigv4: self.sigv4.clone(),
+            ca_cert: self.ca_cert.clone(),
+        })
     }
 }
 

@@ -399,6 +399,10 @@ impl Runner<'_> {
             return Err(Stop::Hanging);
         }
         let inv = self.invoke(input.bytes.clone()).await?;
+        if inv.unjudged() {
+            // Still throttled after its retries: the function never answered, nothing to judge.
+            return Ok((inv, Verdict::default()));
+        }
         let mut verdict = contract::check(&input.view, &inv, &self.plan.checks);
         if self.plan.checks.contains(CheckId::Deterministic) && !verdict.failed() {
             let again = self.invoke(input.bytes.clone()).await?;
@@ -444,6 +448,10 @@ impl Runner<'_> {
 
     async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
         let (inv, verdict) = self.attempt(&input).await?;
+        if inv.unjudged() {
+            // Not judged; the target counts it (see `Target::throttles`).
+            return Ok(());
+        }
         match self.probe.observe(&inv) {
             Probe::Hold => {
                 self.held.push((phase, input, inv, verdict));

@@ -283,8 +283,10 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
         );
         return v;
     }
-    if inv.body_truncated || body.len() > MAX_RESPONSE_BYTES {
-        let len = if inv.body_truncated {
+    if inv.body_truncated || inv.reported_too_large || body.len() > MAX_RESPONSE_BYTES {
+        let len = if inv.reported_too_large {
+            "over the limit (Lambda answered Function.ResponseSizeTooLarge)".to_string()
+        } else if inv.body_truncated {
             format!("more than {} bytes", body.len())
         } else {
             format!("{} bytes", body.len())
@@ -299,7 +301,7 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
                 ),
             ),
         );
-        if inv.body_truncated {
+        if inv.body_truncated || inv.reported_too_large {
             return v;
         }
     }

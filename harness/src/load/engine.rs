@@ -736,7 +736,7 @@ async fn invoke_one(
                 // Reachable before, gone now: the transformer died under load. That is a finding.
                 Err(e) => Invocation::broken(e.to_string(), done - sent),
             };
-            if inv.throttled {
+            if inv.unjudged() {
                 return Record {
                     warmup: claimed.warmup,
                     intended,

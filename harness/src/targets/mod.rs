@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | `builtin:NAME` | [`builtin`] | a reference transformer compiled into the binary |
 //! | `http://`, `https://` | [`http`] | POST the event, the body is the response |
-//! | `invoke+http://HOST:PORT[/FUNCTION]` | [`http`] | a Lambda Invoke-API endpoint (RIE, SAM, `emulate`) |
+//! | `invoke+http(s)://HOST:PORT[/FUNCTION]` | [`http`] | a Lambda Invoke-API endpoint (RIE, SAM, `emulate`) |
+//! | `lambda:NAME_OR_ARN[:QUALIFIER]` | [`lambda`] | the real Lambda Invoke API, SigV4 signed ([`sigv4`]) |
 //! | `exec:COMMAND` | [`exec`] | the unmodified Lambda function against the embedded Runtime API |
 //! | `stdio:COMMAND` | [`stdio`] | one process per invocation: event on stdin, response on stdout |
 //!
@@ -16,6 +17,9 @@ pub mod builtin;
 pub mod exec;
 mod h1;
 pub mod http;
+pub mod lambda;
+mod retry;
+pub mod sigv4;
 mod spec;
 pub mod stdio;
 
@@ -24,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use spec::{TargetOptions, TargetSpec};
+pub use spec::{AwsOptions, LambdaFunction, TargetOptions, TargetSpec};
 
 pub use crate::emulator::PoolStats;
 use crate::invocation::Invocation;
@@ -39,6 +43,14 @@ pub enum TargetError {
     /// The function started but failed to initialise (its own error, e.g. a missing setting).
     #[error("cannot start {target}: {reason}")]
     Init { target: String, reason: String },
+    /// No region, no credentials, or the credentials could not be refreshed.
+    #[error("cannot sign requests to {target}: {reason}")]
+    Credentials { target: String, reason: String },
+    /// The service in front of the function throttled every call, even after retries.
+    #[error(
+        "{target} throttled every invocation (429) or failed in the service, even after retries: nothing was judged"
+    )]
+    Throttled { target: String },
     /// Something answers at that address, but not a transformer: every first call got 404/405 or
     /// an HTML page. Judging those answers would blame the function for a wrong URL.
     #[error("no transformer at {target}: {reason}")]
@@ -58,10 +70,52 @@ impl TargetError {
             TargetError::Init { .. } => {
                 "run the command by hand to see the whole error; --env K=V passes configuration"
             }
+            TargetError::Throttled { .. } => {
+                "raise the function's reserved or account concurrency, or lower --max-in-flight / the rate"
+            }
+            TargetError::Credentials { .. } => {
+                "set AWS_PROFILE (or --profile; `aws sso login` for SSO) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and --region or AWS_REGION; in CI use OIDC web identity (see the README)"
+            }
             TargetError::WrongEndpoint { .. } => {
                 "check the URL's path; for a Lambda Invoke API endpoint (RIE, SAM local, `firehose-harness emulate`) use invoke+http://HOST:PORT"
             }
         }
+    }
+}
+
+/// Calls that met a throttle (429) or a service error, counted apart from function errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleStats {
+    /// Calls made through [`Target::invoke`].
+    pub calls: u64,
+    /// Throttled or service-failed answers, retried or not.
+    pub throttled: u64,
+    /// Calls still throttled after every retry: never reached the function, not judged.
+    pub gave_up: u64,
+}
+
+impl ThrottleStats {
+    /// When calls were made and every one was throttled to the end (nothing was judged): the
+    /// error that makes the run exit 4.
+    pub fn all_throttled(&self, target: &str) -> Option<TargetError> {
+        (self.calls > 0 && self.gave_up == self.calls).then(|| TargetError::Throttled {
+            target: target.to_string(),
+        })
+    }
+
+    /// One line for the report's notes; `per_second` over the run's length where there is one.
+    pub fn note(&self, run: Option<Duration>) -> Option<String> {
+        if self.throttled == 0 {
+            return None;
+        }
+        let rate = match run.map(|d| d.as_secs_f64()).filter(|s| *s > 0.0) {
+            Some(secs) => format!(" ({:.2}/s)", self.throttled as f64 / secs),
+            None => String::new(),
+        };
+        Some(format!(
+            "throttles: {} throttled or service-error answers{rate}, retried with backoff and not counted as function errors; {} of {} calls were still throttled after their retries",
+            self.throttled, self.gave_up, self.calls
+        ))
     }
 }
 
@@ -91,6 +145,18 @@ pub trait Target: Send + Sync {
         None
     }
 
+    /// Throttles and service errors met so far (targets behind a service: `lambda:`, `invoke+`,
+    /// `http(s)://`). Default: none.
+    fn throttles(&self) -> ThrottleStats {
+        ThrottleStats::default()
+    }
+
+    /// Facts about the run the target alone knows (throttles, the Lambda version that ran), for the
+    /// report's notes. Default: none.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Stop whatever `start` started. Default: nothing.
     async fn shutdown(&self) {}
 }
@@ -105,6 +171,7 @@ pub fn build(spec: &TargetSpec, options: &TargetOptions) -> Result<Box<dyn Targe
             function,
             options,
         )?)),
+        TargetSpec::Lambda(function) => Ok(Box::new(lambda::build(function, options)?)),
         TargetSpec::Exec(command) => Ok(Box::new(exec::ExecTarget::new(command, options))),
         TargetSpec::Stdio(command) => Ok(Box::new(stdio::StdioTarget::new(command, options))),
     }

@@ -9,12 +9,14 @@ pub enum TargetSpec {
     Builtin(BuiltinKind),
     /// `http://…` or `https://…`: the URL as given.
     Http(String),
-    /// `invoke+http://HOST:PORT[/FUNCTION]`: base `http://HOST:PORT`, function name (default
+    /// `invoke+http(s)://HOST:PORT[/FUNCTION]`: base `http(s)://HOST:PORT`, function name (default
     /// `function`, RIE's only name).
     InvokeHttp {
         base: String,
         function: String,
     },
+    /// `lambda:NAME_OR_ARN[:QUALIFIER]`: the real Invoke API, SigV4 signed.
+    Lambda(LambdaFunction),
     /// `exec:COMMAND`: a Lambda function run against the embedded Runtime API.
     Exec(CommandLine),
     /// `stdio:COMMAND`: one process per invocation.
@@ -31,12 +33,99 @@ pub struct TargetOptions {
     /// How many instances of a started function may run at once (`--instances`); `None` lets the
     /// command choose (1 for `check`, the in-flight cap for `load`).
     pub instances: Option<usize>,
+    /// `--region`, `--profile`, `--endpoint-url`, `--log-tail`, `--sigv4`, `--ca-cert`.
+    pub aws: AwsOptions,
     /// How a started function's instances start and queue (`--init-timeout`, `--max-queue`,
     /// `--throttle`).
     pub pool: crate::emulator::PoolOptions,
 }
 
-pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND";
+/// Options for AWS targets (`lambda:`) and signed or privately-trusted `https://` targets.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// `--region`; otherwise the function ARN's region, then the standard chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// `--profile`: a named profile of the shared config files (`AWS_PROFILE` otherwise).
+    pub profile: Option<String>,
+    /// `--endpoint-url` (LocalStack, tests); otherwise `AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// `--log-tail`: ask Lambda for the last 4 KB of each invocation's log.
+    pub log_tail: bool,
+    /// `--sigv4 SERVICE`: sign `https://` requests for this service (`lambda`, `execute-api`).
+    pub sigv4: Option<String>,
+    /// `--ca-cert FILE`: PEM certificates to trust in addition to the built-in roots.
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+/// The function a `lambda:` target names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaFunction {
+    /// A name, a full ARN (without qualifier) or a partial ARN, as Lambda's FunctionName takes it.
+    pub name: String,
+    /// A version or alias (`:live`, `:7`, `:$LATEST`).
+    pub qualifier: Option<String>,
+    /// The region named in a full ARN, used when `--region` is not given.
+    pub region: Option<String>,
+}
+
+impl LambdaFunction {
+    /// `NAME`, `NAME:QUALIFIER`, `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`,
+    /// or `ACCOUNT:function:NAME[:QUALIFIER]`.
+    pub fn parse(s: &str) -> Result<LambdaFunction, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let bad = |why: &str| {
+            format!(
+                "`lambda:{s}` {why}; write lambda:NAME[:QUALIFIER] or lambda:arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
+            )
+        };
+        // Split off the qualifier: the part after the name, if the shape has one.
+        let (name_parts, qualifier) = match parts.as_slice() {
+            [_] | ["arn", _, "lambda", _, _, "function", _] | [_, "function", _] => {
+                (&parts[..], None)
+            }
+            [_, q] | ["arn", _, "lambda", _, _, "function", _, q] | [_, "function", _, q] => {
+                (&parts[..parts.len() - 1], Some(*q))
+            }
+            _ => return Err(bad("is not a function name or ARN")),
+        };
+        let region = (name_parts.len() == 7).then(|| name_parts[3]);
+        let name = name_parts.join(":");
+        let function_name = name_parts.last().copied().unwrap_or_default();
+        let legal = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !legal(function_name) || function_name.len() > 64 {
+            return Err(bad(
+                "has an invalid function name (1-64 letters, digits, - and _)",
+            ));
+        }
+        if let Some(q) = qualifier
+            && (q.is_empty()
+                || !q
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_$".contains(c)))
+        {
+            return Err(bad("has an invalid qualifier"));
+        }
+        Ok(LambdaFunction {
+            name,
+            qualifier: qualifier.map(str::to_string),
+            region: region.filter(|r| !r.is_empty()).map(str::to_string),
+        })
+    }
+
+    /// `lambda:NAME[:QUALIFIER]`, as the user wrote it.
+    pub fn describe(&self) -> String {
+        match &self.qualifier {
+            Some(q) => format!("lambda:{}:{q}", self.name),
+            None => format!("lambda:{}", self.name),
+        }
+    }
+}
+
+pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http(s)://HOST:PORT[/FUNCTION], lambda:NAME_OR_ARN[:QUALIFIER], exec:COMMAND, stdio:COMMAND";
 
 impl TargetSpec {
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
@@ -58,13 +147,19 @@ impl TargetSpec {
             }
             return Ok(TargetSpec::Http(s.to_string()));
         }
-        if let Some(rest) = s.strip_prefix("invoke+http://") {
+        let invoke = [("invoke+http://", "http"), ("invoke+https://", "https")]
+            .into_iter()
+            .find_map(|(prefix, scheme)| s.strip_prefix(prefix).map(|rest| (rest, scheme)));
+        if let Some((rest, scheme)) = invoke {
             let (authority, function) = match rest.split_once('/') {
                 Some((a, f)) if !f.is_empty() => (a, f.trim_end_matches('/').to_string()),
                 Some((a, _)) => (a, "function".to_string()),
                 None => (rest, "function".to_string()),
             };
-            let base = format!("http://{authority}");
+            if authority.is_empty() {
+                return Err(format!("`{s}` has no host"));
+            }
+            let base = format!("{scheme}://{authority}");
             reqwest::Url::parse(&base).map_err(|e| format!("`{s}` is not a valid address: {e}"))?;
             return Ok(TargetSpec::InvokeHttp { base, function });
         }
@@ -78,10 +173,10 @@ impl TargetSpec {
                 .map(TargetSpec::Stdio)
                 .map_err(|e| format!("stdio: {e}"));
         }
-        for (scheme, when) in [
-            ("lambda:", "real AWS Lambda"),
-            ("image:", "Lambda container images"),
-        ] {
+        if let Some(function) = s.strip_prefix("lambda:") {
+            return LambdaFunction::parse(function).map(TargetSpec::Lambda);
+        }
+        for (scheme, when) in [("image:", "Lambda container images")] {
             if s.starts_with(scheme) {
                 return Err(format!(
                     "target scheme `{scheme}` ({when}) is not available in this build; known schemes: {SCHEMES}"
@@ -140,10 +235,60 @@ mod tests {
             TargetSpec::Stdio(_)
         ));
         assert!(TargetSpec::parse("exec:").unwrap_err().contains("empty"));
+        assert_eq!(
+            TargetSpec::parse("invoke+https://example.com:8443/f").unwrap(),
+            TargetSpec::InvokeHttp {
+                base: "https://example.com:8443".into(),
+                function: "f".into()
+            }
+        );
+        assert!(TargetSpec::parse("invoke+https:///f").is_err());
         assert!(
             TargetSpec::parse("stdio:'open")
                 .unwrap_err()
                 .contains("quote")
         );
+    }
+
+    #[test]
+    fn parses_lambda_names_and_arns() {
+        let f = |s: &str| LambdaFunction::parse(s);
+        assert_eq!(
+            f("my-fn").unwrap(),
+            LambdaFunction {
+                name: "my-fn".into(),
+                qualifier: None,
+                region: None
+            }
+        );
+        assert_eq!(f("my-fn:live").unwrap().qualifier.as_deref(), Some("live"));
+        assert_eq!(
+            f("my-fn:$LATEST").unwrap().qualifier.as_deref(),
+            Some("$LATEST")
+        );
+        let arn = f("arn:aws:lambda:eu-west-1:123456789012:function:my-fn:7").unwrap();
+        assert_eq!(
+            arn.name,
+            "arn:aws:lambda:eu-west-1:123456789012:function:my-fn"
+        );
+        assert_eq!(arn.qualifier.as_deref(), Some("7"));
+        assert_eq!(arn.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            f("123456789012:function:my-fn").unwrap().name,
+            "123456789012:function:my-fn"
+        );
+        assert!(f("").is_err());
+        assert!(f("a:b:c").is_err());
+        assert!(f("my fn").is_err());
+        assert!(f("my-fn:").is_err());
+        assert!(
+            TargetSpec::parse("lambda:my/fn")
+                .unwrap_err()
+                .contains("lambda:NAME")
+        );
+        assert!(matches!(
+            TargetSpec::parse("lambda:my-fn:live").unwrap(),
+            TargetSpec::Lambda(_)
+        ));
     }
 }

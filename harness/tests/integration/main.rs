@@ -1,6 +1,7 @@
 //! One integration-test binary (one link, not one per file): the CLI driven as users drive it, against
 //! real HTTP servers on 127.0.0.1.
 
+mod aws;
 mod ci_templates;
 mod cli_basics;
 mod delivery;

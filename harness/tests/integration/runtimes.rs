@@ -46,6 +46,18 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// `python -m pip install REQUIREMENT`, quietly.
+fn pip_install(python: &Path, requirement: &str) {
+    run(Command::new(python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        requirement,
+    ]));
+}
+
 /// A Python with awslambdaric installed, in `target/tmp/awslambdaric-venv`.
 pub fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
@@ -57,18 +69,35 @@ pub fn python() -> &'static Path {
             if !marker.exists() {
                 let _ = std::fs::remove_dir_all(&venv);
                 run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-                run(Command::new(&python).args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    AWSLAMBDARIC,
-                ]));
+                pip_install(&python, AWSLAMBDARIC);
                 std::fs::write(&marker, "").expect("marker");
             }
             python
         })
+    })
+}
+
+/// PyPI `botocore`: an independent SigV4 implementation the AWS tests verify signatures with.
+pub const BOTOCORE: &str = "botocore==1.44.8";
+
+/// The tests' Python (see [`python`]) with botocore added, under the same lock and marker scheme.
+pub fn botocore_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let python = python().to_path_buf();
+        // The lock ci_tools takes too: pip must never run twice at once in one virtualenv.
+        locked("ci-tools", || {
+            let marker = python
+                .parent()
+                .and_then(Path::parent)
+                .expect("venv")
+                .join(format!(".installed-{BOTOCORE}"));
+            if !marker.exists() {
+                pip_install(&python, BOTOCORE);
+                std::fs::write(&marker, "").expect("marker");
+            }
+        });
+        python
     })
 }
 
