@@ -190,7 +190,7 @@ impl GeneratorArgs {
 /// Where to send events (shared by every command that invokes).
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// builtin:NAME, http(s)://URL, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND.
+    /// builtin:NAME, http(s)://URL, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND, image:REF.
     #[arg(long, short = 't', value_name = "TARGET")]
     pub target: String,
     /// Extra request header 'Name: value' (repeatable), e.g. an auth token.
@@ -241,6 +241,7 @@ impl TargetArgs {
         if timeout.is_zero() {
             return Err(CliError::usage("--timeout must be more than zero"));
         }
+        options.timeout = Some(timeout);
         Ok((spec, options, timeout))
     }
 }

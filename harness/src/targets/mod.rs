@@ -7,15 +7,18 @@
 //! | `invoke+http://HOST:PORT[/FUNCTION]` | [`http`] | a Lambda Invoke-API endpoint (RIE, SAM, `emulate`) |
 //! | `exec:COMMAND` | [`exec`] | the unmodified Lambda function against the embedded Runtime API |
 //! | `stdio:COMMAND` | [`stdio`] | one process per invocation: event on stdin, response on stdout |
+//! | `image:REF` | [`image`] | a Lambda container image (port 8080) per instance, started with testcontainers |
 //!
 //! A target says *what happened* ([`Invocation`]); judging it is the contract's job. An `Err` from
 //! [`Target::invoke`] means the target could not be reached at all (nothing to judge, exit code 4);
 //! everything after the request left — timeouts, resets, garbage — is an `Ok(Invocation)`.
 
 pub mod builtin;
+pub mod containers;
 pub mod exec;
 mod h1;
 pub mod http;
+pub mod image;
 mod spec;
 pub mod stdio;
 
@@ -39,6 +42,9 @@ pub enum TargetError {
     /// The function started but failed to initialise (its own error, e.g. a missing setting).
     #[error("cannot start {target}: {reason}")]
     Init { target: String, reason: String },
+    /// Docker could not run the image's container (no engine, no such image, no answer).
+    #[error("cannot run {target}: {reason}")]
+    Container { target: String, reason: String },
 }
 
 impl TargetError {
@@ -53,6 +59,9 @@ impl TargetError {
             }
             TargetError::Init { .. } => {
                 "run the command by hand to see the whole error; --env K=V passes configuration"
+            }
+            TargetError::Container { .. } => {
+                "is Docker running (docker info), and is the image built or pullable (docker image ls)?"
             }
         }
     }
@@ -100,5 +109,6 @@ pub fn build(spec: &TargetSpec, options: &TargetOptions) -> Result<Box<dyn Targe
         )?)),
         TargetSpec::Exec(command) => Ok(Box::new(exec::ExecTarget::new(command, options))),
         TargetSpec::Stdio(command) => Ok(Box::new(stdio::StdioTarget::new(command, options))),
+        TargetSpec::Image(reference) => Ok(Box::new(image::ImageTarget::new(reference, options)?)),
     }
 }

@@ -19,6 +19,8 @@ pub enum TargetSpec {
     Exec(CommandLine),
     /// `stdio:COMMAND`: one process per invocation.
     Stdio(CommandLine),
+    /// `image:REF`: a Lambda container image started with testcontainers.
+    Image(super::image::ImageRef),
 }
 
 /// Options every networked or process target may use.
@@ -31,9 +33,12 @@ pub struct TargetOptions {
     /// How many instances of a started function may run at once (`--instances`); `None` lets the
     /// command choose (1 for `check`, the in-flight cap for `load`).
     pub instances: Option<usize>,
+    /// `--timeout`, where a target hands it on to the function (`image:` sets
+    /// `AWS_LAMBDA_FUNCTION_TIMEOUT` from it).
+    pub timeout: Option<std::time::Duration>,
 }
 
-pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND";
+pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http://HOST:PORT[/FUNCTION], exec:COMMAND, stdio:COMMAND, image:REF";
 
 impl TargetSpec {
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
@@ -75,10 +80,12 @@ impl TargetSpec {
                 .map(TargetSpec::Stdio)
                 .map_err(|e| format!("stdio: {e}"));
         }
-        for (scheme, when) in [
-            ("lambda:", "real AWS Lambda"),
-            ("image:", "Lambda container images"),
-        ] {
+        if let Some(reference) = s.strip_prefix("image:") {
+            return super::image::ImageRef::parse(reference)
+                .map(TargetSpec::Image)
+                .map_err(|e| format!("image: {e}"));
+        }
+        for (scheme, when) in [("lambda:", "real AWS Lambda")] {
             if s.starts_with(scheme) {
                 return Err(format!(
                     "target scheme `{scheme}` ({when}) is not available in this build; known schemes: {SCHEMES}"
