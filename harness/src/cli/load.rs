@@ -253,8 +253,11 @@ impl LoadArgs {
 pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     let (mut plan, generator) = args.plan()?;
     let (spec, mut options, _) = args.target.parse()?;
-    // exec: functions run as many instances as there may be invocations in flight.
-    options.instances.get_or_insert(plan.max_in_flight);
+    // exec: functions run as many instances as there may be invocations in flight; an image:
+    // starts one container unless --instances asks for more (not 64 containers by accident).
+    if !matches!(spec, targets::TargetSpec::Image(_)) {
+        options.instances.get_or_insert(plan.max_in_flight);
+    }
     super::prepare_report_dir(&args.report_dir)?;
     let target: Arc<dyn Target> = Arc::from(targets::build(&spec, &options)?);
     let mut view = LoadView::new();
@@ -276,6 +279,10 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
         let cancel = super::interrupt_token()?;
         target.start().await?;
         let mut outcome = run_load(plan.clone(), target.clone(), &mut view, cancel).await;
+        // Cold starts and crashes of the instances an exec:/image: target ran.
+        if let Some(stats) = target.pool_stats() {
+            outcome.notes.push(stats.summary());
+        }
         target.shutdown().await;
         let report = load::report::load_report(&outcome, &plan, generator.as_ref());
         Ok::<_, CliError>((outcome.unreachable.take(), report))
