@@ -30,9 +30,11 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown argument \`$1\` (see the header of $0)" >&2; exit 2 ;;
   esac
 done
+# dev: for tests, compiled as fast as possible (every crate unoptimised, where the workspace's
+# dev profile optimises dependencies).
 case "$profile" in
-  dev) out_dir=debug; profile_var=DEV ;;
-  release) out_dir=release; profile_var=RELEASE ;;
+  dev) out_dir=debug; profile_var=DEV; fast=(--config 'profile.dev.package."*".opt-level=0') ;;
+  release) out_dir=release; profile_var=RELEASE; fast=() ;;
   *) echo "build.sh: --profile is release or dev" >&2; exit 2 ;;
 esac
 triple=x86_64-unknown-linux-gnu
@@ -49,7 +51,7 @@ packages=(-p firehose-harness)
   CARGO_TARGET_DIR="$target_dir" \
   "CARGO_PROFILE_${profile_var}_DEBUG=false" \
   "CARGO_PROFILE_${profile_var}_STRIP=debuginfo" \
-  "${CARGO:-cargo}" build --profile "$profile" --target "$triple" "${packages[@]}" >&2)
+  "${CARGO:-cargo}" build "${fast[@]}" --profile "$profile" --target "$triple" "${packages[@]}" >&2)
 bin=$target_dir/$triple/$out_dir
 
 # build_image DOCKERFILE REF BASE FILE...: a context of just FILEs, built unless REF already holds
