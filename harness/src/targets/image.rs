@@ -237,7 +237,6 @@ impl ImageTarget {
             .await
             .map_err(|e| self.failed(e.to_string()))?;
         let id = container.id().to_string();
-        let mut containers = self.containers.lock().await;
         let address = async {
             let host = container.get_host().await?.to_string();
             let port = container.get_host_port_ipv4(LAMBDA_PORT).await?;
@@ -250,8 +249,7 @@ impl ImageTarget {
             Ok::<_, testcontainers::TestcontainersError>(format!("{host}:{port}"))
         }
         .await;
-        containers.insert(id.clone(), container);
-        drop(containers);
+        self.containers.lock().await.insert(id.clone(), container);
         let ready = match address {
             Ok(address) => self
                 .wait_ready(&id, &address, &tail)

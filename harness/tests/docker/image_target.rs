@@ -15,8 +15,11 @@ fn check_passes_on_the_function_image_and_removes_its_container() {
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // The header names the image; the notes count its one container.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&target), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&target), "{stdout}");
+    assert!(stdout.contains("instances: 1 cold start"), "{stdout}");
     assert_eq!(containers_of(pid), Vec::<String>::new(), "left behind");
 }
 
@@ -156,7 +159,7 @@ fn the_harness_image_checks_a_remote_invoke_api_target() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("passed"),
+        String::from_utf8_lossy(&out.stdout).contains("PASS (exit 0)"),
         "{}",
         describe(&out)
     );
