@@ -143,6 +143,15 @@ mod tests {
             TargetSpec::parse("stdio:./t.sh").unwrap(),
             TargetSpec::Stdio(_)
         ));
+        assert!(matches!(
+            TargetSpec::parse("image:my-fn:v1").unwrap(),
+            TargetSpec::Image(r) if r.to_string() == "my-fn:v1"
+        ));
+        assert!(
+            TargetSpec::parse("image:")
+                .unwrap_err()
+                .starts_with("image:")
+        );
         assert!(TargetSpec::parse("exec:").unwrap_err().contains("empty"));
         assert!(
             TargetSpec::parse("stdio:'open")
