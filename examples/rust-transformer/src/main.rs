@@ -15,6 +15,12 @@
 //! ```
 //!
 //! Expected: every check passes and the exit code is 0. `--instances 4` runs four copies at once.
+//!
+//! Two switches make a deployment of it slow or wrong on purpose, to see the harness catch it (the
+//! container tests use them): `EXAMPLE_DELAY_MS=N` waits N ms per invocation, as a slow downstream
+//! call would; `EXAMPLE_FAULT=drop-last-record` forgets each batch's last record, which Firehose
+//! reports as a missing record id (`--env EXAMPLE_FAULT=drop-last-record`: exit 1,
+//! `no_missing_record_ids`). Unset, the function is as described above.
 
 use aws_lambda_events::event::firehose::{
     KinesisFirehoseEvent, KinesisFirehoseResponse, KinesisFirehoseResponseRecord,
@@ -24,14 +30,58 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 /// Lambda's response limit (6 MiB) less room for the JSON around the records.
 const RESPONSE_BUDGET: usize = 6 * 1024 * 1024 - 64 * 1024;
 
+/// The switches described above, read once at init.
+#[derive(Debug, Clone, Copy, Default)]
+struct Switches {
+    delay: Option<std::time::Duration>,
+    drop_last_record: bool,
+}
+
+impl Switches {
+    fn from_env() -> Result<Switches, Error> {
+        let delay = match std::env::var("EXAMPLE_DELAY_MS") {
+            Ok(ms) => Some(std::time::Duration::from_millis(
+                ms.trim().parse().map_err(|_| {
+                    format!("EXAMPLE_DELAY_MS: `{ms}` is not a number of milliseconds")
+                })?,
+            )),
+            Err(_) => None,
+        };
+        let drop_last_record = match std::env::var("EXAMPLE_FAULT").as_deref() {
+            Ok("drop-last-record") => true,
+            Ok(other) => Err(format!(
+                "EXAMPLE_FAULT: unknown fault `{other}`; known: drop-last-record"
+            ))?,
+            Err(_) => false,
+        };
+        Ok(Switches {
+            delay,
+            drop_last_record,
+        })
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(handler)).await
+    let switches = Switches::from_env()?;
+    lambda_runtime::run(service_fn(move |event| handler(event, switches))).await
 }
 
 async fn handler(
     event: LambdaEvent<KinesisFirehoseEvent>,
+    switches: Switches,
 ) -> Result<KinesisFirehoseResponse, Error> {
+    if let Some(delay) = switches.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = transform_batch(event);
+    if switches.drop_last_record {
+        response.records.pop();
+    }
+    Ok(response)
+}
+
+fn transform_batch(event: LambdaEvent<KinesisFirehoseEvent>) -> KinesisFirehoseResponse {
     let mut budget = RESPONSE_BUDGET;
     let mut response = KinesisFirehoseResponse::default();
     for record in event.payload.records {
@@ -50,7 +100,7 @@ async fn handler(
         }
         response.records.push(out);
     }
-    Ok(response)
+    response
 }
 
 /// One record's new bytes, or `None` when it cannot be read as text.

@@ -27,9 +27,10 @@ pub struct EmulateArgs {
     /// How many instances of the function may run at once; further invocations queue.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub instances: usize,
-    /// Per-invocation timeout (the function's configured timeout in Lambda).
-    #[arg(long, default_value = "300s", value_name = "DUR")]
-    pub timeout: String,
+    /// Per-invocation timeout (the function's configured timeout in Lambda); default: the
+    /// container layout's AWS_LAMBDA_FUNCTION_TIMEOUT (whole seconds) when set, else 300s.
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
     /// Environment for the function, added or overriding (repeatable).
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     pub env: Vec<String>,
@@ -42,6 +43,9 @@ pub struct EmulateArgs {
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
+
+/// The variable a Lambda container image reads its timeout from (seconds), as RIE does.
+const FUNCTION_TIMEOUT_VAR: &str = "AWS_LAMBDA_FUNCTION_TIMEOUT";
 
 struct Plan {
     listen: SocketAddr,
@@ -61,8 +65,18 @@ impl EmulateArgs {
         if self.instances == 0 {
             return Err(CliError::usage("--instances must be at least 1"));
         }
-        let timeout = values::parse_duration(&self.timeout)
-            .map_err(|e| CliError::usage(format!("--timeout: {e}")))?;
+        let timeout = match (&self.timeout, std::env::var(FUNCTION_TIMEOUT_VAR)) {
+            (Some(t), _) => {
+                values::parse_duration(t).map_err(|e| CliError::usage(format!("--timeout: {e}")))?
+            }
+            // As a container entrypoint, the timeout comes the way Lambda's images get it.
+            (None, Ok(secs)) => Duration::from_secs(secs.trim().parse().map_err(|_| {
+                CliError::usage(format!(
+                    "{FUNCTION_TIMEOUT_VAR}: `{secs}` is not a whole number of seconds"
+                ))
+            })?),
+            (None, Err(_)) => Duration::from_secs(300),
+        };
         if timeout.is_zero() {
             return Err(CliError::usage("--timeout must be more than zero"));
         }

@@ -269,8 +269,11 @@ impl LoadArgs {
 pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     let (mut plan, generator) = args.plan()?;
     let (spec, mut options, _) = args.target.parse()?;
-    // exec: functions run as many instances as there may be invocations in flight.
-    options.instances.get_or_insert(plan.max_in_flight);
+    // exec: functions run as many instances as there may be invocations in flight; an image:
+    // starts one container unless --instances asks for more (not 64 containers by accident).
+    if !matches!(spec, targets::TargetSpec::Image(_)) {
+        options.instances.get_or_insert(plan.max_in_flight);
+    }
     super::prepare_report_dir(&args.report_dir)?;
     let target: Arc<dyn Target> = Arc::from(targets::build(&spec, &options)?);
     let mut view = LoadView::with_quiet(args.quiet);

@@ -205,7 +205,7 @@ impl GeneratorArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     /// builtin:NAME, http(s)://URL, invoke+http(s)://HOST:PORT[/FUNCTION], lambda:NAME[:QUALIFIER],
-    /// exec:COMMAND, stdio:COMMAND.
+    /// exec:COMMAND, stdio:COMMAND, image:REF.
     #[arg(long, short = 't', value_name = "TARGET")]
     pub target: String,
     /// Extra request header 'Name: value' (repeatable), e.g. an auth token.
@@ -309,6 +309,7 @@ impl TargetArgs {
         if timeout.is_zero() {
             return Err(CliError::usage("--timeout must be more than zero"));
         }
+        options.timeout = Some(timeout);
         Ok((spec, options, timeout))
     }
 }

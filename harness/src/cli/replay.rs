@@ -66,9 +66,17 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
             let mut failed_runs = 0;
             let mut last_problem = None;
             for run in 0..args.runs {
-                let inv = target
+                let inv = match target
                     .invoke(bytes::Bytes::from(case.event.clone()), timeout)
-                    .await?;
+                    .await
+                {
+                    Ok(inv) => inv,
+                    Err(e) => {
+                        // Stop what the target started (processes, containers) on this way out too.
+                        target.shutdown().await;
+                        return Err(e.into());
+                    }
+                };
                 let verdict = contract::check(&case.view, &inv, &checks);
                 if let Some(log) = delivery.as_ref().filter(|_| run == 0) {
                     log.observe(&case.event, &inv, &verdict);

@@ -8,15 +8,18 @@
 //! | `lambda:NAME_OR_ARN[:QUALIFIER]` | [`lambda`] | the real Lambda Invoke API, SigV4 signed ([`sigv4`]) |
 //! | `exec:COMMAND` | [`exec`] | the unmodified Lambda function against the embedded Runtime API |
 //! | `stdio:COMMAND` | [`stdio`] | one process per invocation: event on stdin, response on stdout |
+//! | `image:REF` | [`image`] | a Lambda container image (port 8080) per instance, started with testcontainers |
 //!
 //! A target says *what happened* ([`Invocation`]); judging it is the contract's job. An `Err` from
 //! [`Target::invoke`] means the target could not be reached at all (nothing to judge, exit code 4);
 //! everything after the request left — timeouts, resets, garbage — is an `Ok(Invocation)`.
 
 pub mod builtin;
+pub mod containers;
 pub mod exec;
 mod h1;
 pub mod http;
+pub mod image;
 pub mod lambda;
 mod retry;
 pub mod sigv4;
@@ -55,6 +58,9 @@ pub enum TargetError {
     /// an HTML page. Judging those answers would blame the function for a wrong URL.
     #[error("no transformer at {target}: {reason}")]
     WrongEndpoint { target: String, reason: String },
+    /// Docker could not run the image's container (no engine, no such image, no answer).
+    #[error("cannot run {target}: {reason}")]
+    Container { target: String, reason: String },
 }
 
 impl TargetError {
@@ -78,6 +84,9 @@ impl TargetError {
             }
             TargetError::WrongEndpoint { .. } => {
                 "check the URL's path; for a Lambda Invoke API endpoint (RIE, SAM local, `firehose-harness emulate`) use invoke+http://HOST:PORT"
+            }
+            TargetError::Container { .. } => {
+                "is Docker running (docker info), and is the image built or pullable (docker image ls)?"
             }
         }
     }
@@ -174,5 +183,6 @@ pub fn build(spec: &TargetSpec, options: &TargetOptions) -> Result<Box<dyn Targe
         TargetSpec::Lambda(function) => Ok(Box::new(lambda::build(function, options)?)),
         TargetSpec::Exec(command) => Ok(Box::new(exec::ExecTarget::new(command, options))),
         TargetSpec::Stdio(command) => Ok(Box::new(stdio::StdioTarget::new(command, options))),
+        TargetSpec::Image(reference) => Ok(Box::new(image::ImageTarget::new(reference, options)?)),
     }
 }

@@ -21,6 +21,8 @@ pub enum TargetSpec {
     Exec(CommandLine),
     /// `stdio:COMMAND`: one process per invocation.
     Stdio(CommandLine),
+    /// `image:REF`: a Lambda container image started with testcontainers.
+    Image(super::image::ImageRef),
 }
 
 /// Options every networked or process target may use.
@@ -38,6 +40,9 @@ pub struct TargetOptions {
     /// How a started function's instances start and queue (`--init-timeout`, `--max-queue`,
     /// `--throttle`).
     pub pool: crate::emulator::PoolOptions,
+    /// `--timeout`, where a target hands it on to the function (`image:` sets
+    /// `AWS_LAMBDA_FUNCTION_TIMEOUT` from it).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Options for AWS targets (`lambda:`) and signed or privately-trusted `https://` targets.
@@ -125,7 +130,7 @@ impl LambdaFunction {
     }
 }
 
-pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http(s)://HOST:PORT[/FUNCTION], lambda:NAME_OR_ARN[:QUALIFIER], exec:COMMAND, stdio:COMMAND";
+pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http(s)://HOST:PORT[/FUNCTION], lambda:NAME_OR_ARN[:QUALIFIER], exec:COMMAND, stdio:COMMAND, image:REF";
 
 impl TargetSpec {
     pub fn parse(s: &str) -> Result<TargetSpec, String> {
@@ -176,12 +181,10 @@ impl TargetSpec {
         if let Some(function) = s.strip_prefix("lambda:") {
             return LambdaFunction::parse(function).map(TargetSpec::Lambda);
         }
-        for (scheme, when) in [("image:", "Lambda container images")] {
-            if s.starts_with(scheme) {
-                return Err(format!(
-                    "target scheme `{scheme}` ({when}) is not available in this build; known schemes: {SCHEMES}"
-                ));
-            }
+        if let Some(reference) = s.strip_prefix("image:") {
+            return super::image::ImageRef::parse(reference)
+                .map(TargetSpec::Image)
+                .map_err(|e| format!("image: {e}"));
         }
         Err(format!("`{s}` is not a target; known schemes: {SCHEMES}"))
     }
@@ -234,6 +237,15 @@ mod tests {
             TargetSpec::parse("stdio:./t.sh").unwrap(),
             TargetSpec::Stdio(_)
         ));
+        assert!(matches!(
+            TargetSpec::parse("image:my-fn:v1").unwrap(),
+            TargetSpec::Image(r) if r.to_string() == "my-fn:v1"
+        ));
+        assert!(
+            TargetSpec::parse("image:")
+                .unwrap_err()
+                .starts_with("image:")
+        );
         assert!(TargetSpec::parse("exec:").unwrap_err().contains("empty"));
         assert_eq!(
             TargetSpec::parse("invoke+https://example.com:8443/f").unwrap(),
