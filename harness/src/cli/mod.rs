@@ -44,7 +44,7 @@ pub enum Command {
     /// Generate batches, invoke the target, check every answer against the Firehose contract.
     Check(Box<check::CheckArgs>),
     /// Send saved case folders again and say FIXED, FAILED or FLAKY.
-    Replay(replay::ReplayArgs),
+    Replay(Box<replay::ReplayArgs>),
     /// Check a response file against an event file, offline.
     Validate(validate::ValidateArgs),
     /// Print generated events as NDJSON (one event per line).
@@ -69,7 +69,7 @@ impl Cli {
     pub fn run(self) -> Result<i32, CliError> {
         match self.command {
             Command::Check(a) => check::run(*a),
-            Command::Replay(a) => replay::run(a),
+            Command::Replay(a) => replay::run(*a),
             Command::Validate(a) => validate::run(a),
             Command::Generate(a) => generate::run(a),
             Command::Run(a) => run::run(a),
