@@ -11,6 +11,10 @@ use crate::invocation::{Invocation, Outcome};
 /// How many first answers decide.
 pub const PROBE_CALLS: u32 = 3;
 
+/// Calls that broke off (neither a wrong address nor a transformer's answer) the probe waits
+/// through before it judges anyway.
+const MAX_UNDECIDED: u32 = 10;
+
 /// What to do with an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
@@ -38,6 +42,15 @@ impl EndpointProbe {
             return Probe::Judge;
         }
         self.calls += 1;
+        if matches!(inv.outcome, Outcome::Broken(_)) {
+            // Cut off while the event was still being written: a server that answered without
+            // reading the request (a 404 page does) or a crash. Neither decides.
+            if self.calls >= MAX_UNDECIDED {
+                self.decided = true;
+                return Probe::Judge;
+            }
+            return Probe::Hold;
+        }
         match wrong_address(inv) {
             Some(what) => {
                 self.wrong += 1;
@@ -56,14 +69,23 @@ impl EndpointProbe {
         }
     }
 
+    /// The run ended while answers were held: a wrong endpoint if any looked like one (and none
+    /// was a transformer's answer), otherwise judge them.
+    pub fn at_end(&self) -> Probe {
+        if !self.decided && self.wrong > 0 {
+            Probe::WrongEndpoint
+        } else {
+            Probe::Judge
+        }
+    }
+
     /// "the first 3 calls got HTTP 404".
     pub fn reason(&self) -> String {
         format!(
-            "the first {} calls got {}",
+            "{} of the first {} calls got {} and none a transformer's answer",
+            self.wrong,
             self.calls,
-            self.last_wrong
-                .as_deref()
-                .unwrap_or("no transformer answer")
+            self.last_wrong.as_deref().unwrap_or("no answer")
         )
     }
 }
@@ -101,7 +123,10 @@ mod tests {
         assert_eq!(p.observe(&answer(404, "Not Found")), Probe::Hold);
         assert_eq!(p.observe(&answer(404, "")), Probe::Hold);
         assert_eq!(p.observe(&answer(405, "")), Probe::WrongEndpoint);
-        assert_eq!(p.reason(), "the first 3 calls got HTTP 405");
+        assert_eq!(
+            p.reason(),
+            "3 of the first 3 calls got HTTP 405 and none a transformer's answer"
+        );
     }
 
     #[test]
@@ -125,6 +150,23 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(p.observe(&answer(404, "")), Probe::Judge);
         }
+    }
+
+    #[test]
+    fn broken_calls_do_not_decide() {
+        let mut p = EndpointProbe::default();
+        let broken = Invocation::broken("Broken pipe", Duration::ZERO);
+        assert_eq!(p.observe(&broken), Probe::Hold);
+        assert_eq!(p.observe(&answer(404, "")), Probe::Hold);
+        assert_eq!(p.observe(&answer(404, "")), Probe::Hold);
+        assert_eq!(p.observe(&answer(404, "")), Probe::WrongEndpoint);
+        let mut p = EndpointProbe::default();
+        assert_eq!(p.observe(&broken), Probe::Hold);
+        assert_eq!(p.at_end(), Probe::Judge);
+        for _ in 1..MAX_UNDECIDED - 1 {
+            assert_eq!(p.observe(&broken), Probe::Hold);
+        }
+        assert_eq!(p.observe(&broken), Probe::Judge);
     }
 
     #[test]

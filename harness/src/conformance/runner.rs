@@ -375,12 +375,18 @@ impl Runner<'_> {
             };
             self.run_case(Phase::Random, input).await?;
         }
-        // A run shorter than the probe whose every answer looked like a wrong address.
+        // A run shorter than the probe: held answers that looked like a wrong address end it as
+        // one; others are judged now.
         if !self.held.is_empty() {
-            return Err(Stop::Unreachable(TargetError::WrongEndpoint {
-                target: self.out.target.clone(),
-                reason: self.probe.reason(),
-            }));
+            if self.probe.at_end() == Probe::WrongEndpoint {
+                return Err(Stop::Unreachable(TargetError::WrongEndpoint {
+                    target: self.out.target.clone(),
+                    reason: self.probe.reason(),
+                }));
+            }
+            for (phase, input, inv, verdict) in std::mem::take(&mut self.held) {
+                self.judge_case(phase, input, inv, verdict).await?;
+            }
         }
         Ok(())
     }

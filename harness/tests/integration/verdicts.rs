@@ -213,6 +213,10 @@ fn a_wrong_url_judges_nothing_exit_4_one_junit_error_no_regression() {
                 &server.url("/transform"),
                 "--cases",
                 "10",
+                // This seed's first batches are large: the server answers without reading them,
+                // so calls break off mid-write, which must not count as a transformer's answer.
+                "--seed",
+                "757734822",
             ],
         );
         assert_eq!(out.status.code(), Some(4), "{what}: {}", describe(&out));
