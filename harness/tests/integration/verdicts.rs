@@ -41,6 +41,16 @@ fn json_response(v: &Value) -> Response {
     resp
 }
 
+/// An unhandled function error as the Lambda Invoke API answers it.
+fn function_error(kind: &str, message: &str) -> Response {
+    let mut resp = json_response(&json!({"errorMessage": message, "errorType": kind}));
+    resp.headers_mut().insert(
+        "X-Amz-Function-Error",
+        HeaderValue::from_static("Unhandled"),
+    );
+    resp
+}
+
 /// Returns the decoded text instead of base64 whenever the payload is valid UTF-8 — a Node
 /// handler that did `Buffer.from(data, 'base64').toString()` and forgot to encode it back.
 fn decoded_text_when_utf8() -> Router {
@@ -295,17 +305,7 @@ fn a_transformer_answering_404_after_real_answers_is_judged() {
 
 #[test]
 fn load_fails_by_default_when_the_function_fails() {
-    let router = Router::new().route(
-        "/",
-        post(|| async {
-            let mut resp = json_response(&json!({"errorMessage": "boom", "errorType": "Error"}));
-            resp.headers_mut().insert(
-                "X-Amz-Function-Error",
-                HeaderValue::from_static("Unhandled"),
-            );
-            resp
-        }),
-    );
+    let router = Router::new().route("/", post(|| async { function_error("Error", "boom") }));
     let server = serve(router);
     let dir = temp_dir();
     let url = server.url("/");
@@ -373,10 +373,7 @@ fn a_minimal_batch_is_labelled_with_its_records_bytes_as_put() {
                     .is_some_and(|d| d.starts_with(&[0x1f, 0x8b]))
             });
             if gzip {
-                let mut resp = json_response(&json!({"errorMessage": "invalid start byte", "errorType": "UnicodeDecodeError"}));
-                resp.headers_mut()
-                    .insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
-                return resp;
+                return function_error("UnicodeDecodeError", "invalid start byte");
             }
             each_record(&body, |raw| json!(STANDARD.encode(raw)))
         }),
