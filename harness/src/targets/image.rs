@@ -37,6 +37,12 @@ pub const LAMBDA_PORT: u16 = 8080;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How much of each container's output is kept for the invocations' logs.
 const LOG_KEEP: usize = 64 * 1024;
+/// How long an invocation's logs may trail its answer before the `REPORT` line is given up on.
+const REPORT_WAIT: Duration = Duration::from_secs(1);
+/// What is known of the image's `REPORT` lines ([`ImageTarget::logs_of`]).
+const REPORTS_UNKNOWN: u8 = 0;
+const REPORTS_SEEN: u8 = 1;
+const REPORTS_NEVER: u8 = 2;
 
 /// An image reference as Docker takes it: `name[:tag]` or `name@sha256:…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,19 +83,45 @@ impl std::fmt::Display for ImageRef {
     }
 }
 
+/// The line a Lambda runtime (AWS's Runtime Interface Emulator, `firehose-harness emulate`) writes
+/// when an invocation is over: once it is in the output, that invocation's logs are complete.
+const REPORT_LINE: &str = "REPORT RequestId";
+
 /// The newest output of one container, as testcontainers streams it in.
 #[derive(Default)]
 struct LogTail {
     inner: std::sync::Mutex<(u64, VecDeque<u8>)>,
+    /// Woken on every write, so a wait for the `REPORT` line costs no polling.
+    written: tokio::sync::Notify,
 }
 
 impl LogTail {
     fn push(&self, bytes: &[u8]) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0 += bytes.len() as u64;
-        g.1.extend(bytes);
-        let over = g.1.len().saturating_sub(LOG_KEEP);
-        g.1.drain(..over);
+        {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.0 += bytes.len() as u64;
+            g.1.extend(bytes);
+            let over = g.1.len().saturating_sub(LOG_KEEP);
+            g.1.drain(..over);
+        }
+        self.written.notify_waiters();
+    }
+
+    /// [`LogTail::since`] once it holds the invocation's `REPORT` line, or `None` if that line
+    /// has not arrived by `wait` (the image's runtime does not write one).
+    async fn until_report(&self, mark: u64, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before reading, so a write between the read and the wait still wakes us.
+            let written = self.written.notified();
+            let text = self.since(mark);
+            if text.contains(REPORT_LINE) {
+                return Some(text);
+            }
+            if tokio::time::timeout_at(deadline, written).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// How much has been written so far.
@@ -154,6 +186,8 @@ pub struct ImageTarget {
     /// by `shutdown`, wherever invocations stopped.
     containers: tokio::sync::Mutex<HashMap<String, ContainerAsync<GenericImage>>>,
     stats: std::sync::Mutex<PoolStats>,
+    /// `REPORTS_UNKNOWN`, `REPORTS_SEEN` or `REPORTS_NEVER`.
+    reports: std::sync::atomic::AtomicU8,
 }
 
 impl ImageTarget {
@@ -192,6 +226,7 @@ impl ImageTarget {
                 limit,
                 ..PoolStats::default()
             }),
+            reports: std::sync::atomic::AtomicU8::new(REPORTS_UNKNOWN),
         })
     }
 
@@ -208,6 +243,29 @@ impl ImageTarget {
         TargetError::Container {
             target: self.described.clone(),
             reason: reason.into(),
+        }
+    }
+
+    /// The container's output for the invocation that began at `mark`. The output comes through
+    /// the engine after the answer, so it is waited for: until the runtime's `REPORT` line where
+    /// the image writes one (a contract violation, judged later, then has its logs too), or until
+    /// the output has been quiet for a moment after a failure the target could see. Whether the
+    /// image writes `REPORT` lines is learnt from its first invocation.
+    async fn logs_of(&self, tail: &LogTail, mark: u64, seen_failing: bool) -> String {
+        let reports = self.reports.load(Ordering::Relaxed);
+        if reports != REPORTS_NEVER {
+            if let Some(text) = tail.until_report(mark, REPORT_WAIT).await {
+                self.reports.store(REPORTS_SEEN, Ordering::Relaxed);
+                return text;
+            }
+            if reports == REPORTS_UNKNOWN && !seen_failing {
+                self.reports.store(REPORTS_NEVER, Ordering::Relaxed);
+            }
+        }
+        if seen_failing {
+            tail.settled_since(mark).await
+        } else {
+            tail.since(mark)
         }
     }
 
@@ -447,14 +505,8 @@ impl Target for ImageTarget {
         let seen_failing = inv.outcome != Outcome::Answered
             || inv.function_error.is_some()
             || inv.status != Some(200);
-        // A failure the target can see waits for the container's output to arrive; any other
-        // answer carries what has arrived (a contract violation is judged later).
-        inv.logs = Some(if seen_failing {
-            instance.tail.settled_since(mark).await
-        } else {
-            instance.tail.since(mark)
-        })
-        .filter(|l| !l.is_empty());
+        inv.logs =
+            Some(self.logs_of(&instance.tail, mark, seen_failing).await).filter(|l| !l.is_empty());
         self.stats().busy -= 1;
         match &inv.outcome {
             Outcome::Answered => self.put_idle(instance),
@@ -558,5 +610,24 @@ mod tests {
         assert!(tail.since(mark).starts_with("[… earlier output not kept]"));
         assert_eq!(last_lines("a\n\nb\nc\n", 2), "b | c");
         assert_eq!(last_lines("", 2), "it printed nothing");
+    }
+
+    /// The CI failure this guards against: a contract violation answered at once, its output
+    /// arriving through the engine a moment later, and the case saved without `logs.txt`.
+    #[tokio::test]
+    async fn logs_that_trail_the_answer_are_waited_for_until_the_report_line() {
+        let tail = Arc::new(LogTail::default());
+        let mark = tail.mark();
+        tail.push(b"START RequestId: 1\n");
+        let late = tail.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            late.push(b"END RequestId: 1\nREPORT RequestId: 1 Duration: 1 ms\n");
+        });
+        let text = tail.until_report(mark, Duration::from_secs(5)).await;
+        assert!(text.is_some_and(|t| t.contains("START") && t.contains("REPORT")));
+        // An image whose runtime writes no REPORT line is given up on after the wait.
+        let quiet = LogTail::default();
+        assert_eq!(quiet.until_report(0, Duration::from_millis(50)).await, None);
     }
 }
