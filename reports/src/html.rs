@@ -410,11 +410,10 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         "<h2>Checks</h2><table><tr><th>check</th><th>code</th><th>status</th><th>violations</th><th>guards</th></tr>"
     )?;
     for c in &report.checks {
-        let (cls, status) = match c.status {
-            CheckStatus::Pass => ("pass", "pass"),
-            CheckStatus::Fail => ("fail", "FAIL"),
-            CheckStatus::Warn => ("warn", "warn"),
-            CheckStatus::Skipped => ("", "skipped"),
+        let status = c.status.label();
+        let cls = match c.status {
+            CheckStatus::Skipped => "",
+            other => other.as_str(),
         };
         write!(
             out,

@@ -6,6 +6,9 @@
 //!   several machines merge exactly instead of averaging percentiles.
 //! - [`json`], [`junit`], [`markdown`], [`html`] — one renderer per file, each writing to any
 //!   `impl Write`.
+//! - [`merge`] — the sums of combining shards' reports: counts, histograms, worst statuses.
+//! - [`schema`] — `report.json`'s JSON Schema, generated from the model and shipped as
+//!   `reports/report.schema.json`.
 //! - [`write_all`] — the four files of `--report-dir` at once.
 //!
 //! ```
@@ -22,7 +25,9 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod model;
+pub mod schema;
 pub mod text;
 
 use std::path::Path;

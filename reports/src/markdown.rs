@@ -71,10 +71,8 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "\n| check | status | violations |\n|---|---|---|")?;
     for c in &report.checks {
         let status = match c.status {
-            CheckStatus::Pass => "pass",
-            CheckStatus::Fail => "**FAIL**",
-            CheckStatus::Warn => "warn",
-            CheckStatus::Skipped => "skipped",
+            CheckStatus::Fail => format!("**{}**", c.status.label()),
+            other => other.label().to_string(),
         };
         writeln!(out, "| `{}` | {status} | {} |", c.id, c.violations)?;
     }

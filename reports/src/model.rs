@@ -1,5 +1,6 @@
 //! The report model. Field names are pinned by DESIGN.md: scripts read them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::LatencySummary;
@@ -11,14 +12,26 @@ use crate::histogram::LatencySummary;
 /// and `load.cold_starts` were added.
 pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl Verdict {
+    /// A run passes exactly when it exits 0: the verdict is read off the exit code, never judged
+    /// a second time.
+    pub fn from_exit_code(code: i32) -> Self {
+        if code == 0 {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Pass,
@@ -27,7 +40,46 @@ pub enum CheckStatus {
     Skipped,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl CheckStatus {
+    /// The status as `report.json` spells it: what scripts and `report compare` match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Skipped => "skipped",
+        }
+    }
+
+    /// The status for people: a failure shouts, the rest do not.
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckStatus::Fail => "FAIL",
+            other => other.as_str(),
+        }
+    }
+
+    /// How bad a status is: a check that failed in any shard failed in the merged run.
+    fn rank(self) -> u8 {
+        match self {
+            CheckStatus::Skipped => 0,
+            CheckStatus::Pass => 1,
+            CheckStatus::Warn => 2,
+            CheckStatus::Fail => 3,
+        }
+    }
+
+    /// The worse of two statuses of one check (merging shards).
+    pub fn worse(self, other: CheckStatus) -> CheckStatus {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -35,7 +87,7 @@ pub enum Severity {
 }
 
 /// One check's outcome over the whole run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {
     pub id: String,
     pub code: String,
@@ -49,7 +101,7 @@ pub struct CheckResult {
 }
 
 /// How a failure's case was shrunk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ShrinkInfo {
     pub from_records: u64,
     pub to_records: u64,
@@ -62,14 +114,14 @@ pub struct ShrinkInfo {
 }
 
 /// An input dimension a failure depends on, with the flag that narrows a run along it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Dependency {
     pub dimension: String,
     pub flag: String,
 }
 
 /// One distinct failure: all violations with the same check and fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
     pub check: String,
     pub code: String,
@@ -125,7 +177,7 @@ pub fn format_count(n: u64) -> String {
 }
 
 /// What came back per record, over the run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordCounts {
     pub sent: u64,
     pub ok: u64,
@@ -134,7 +186,7 @@ pub struct RecordCounts {
 }
 
 /// How many cases each phase ran and how many failed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PhaseCounts {
     pub phase: String,
     pub planned: u64,
@@ -143,14 +195,14 @@ pub struct PhaseCounts {
 }
 
 /// The largest batch that passed, so users learn which buffer hint is safe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchSize {
     pub records: u64,
     pub bytes: u64,
 }
 
 /// Throughput in one second of a load run, by completion time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Interval {
     /// Seconds since the start of the measured run (after the warm-up).
     pub second: u64,
@@ -176,7 +228,7 @@ pub struct Interval {
 }
 
 /// A threshold and whether it held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ThresholdResult {
     pub expression: String,
     pub passed: bool,
@@ -186,7 +238,7 @@ pub struct ThresholdResult {
 }
 
 /// Latency of a load run, three ways (see the `load` docs for why they differ).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LoadLatency {
     /// From the intended send time: corrected for coordinated omission.
     pub response_time: LatencySummary,
@@ -201,7 +253,7 @@ pub struct LoadLatency {
 }
 
 /// The Firehose model's derivation (`--firehose-ingest`), so the report reads "at 5 MB/s …".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FirehoseModelSection {
     pub ingest_bytes_per_second: f64,
     pub buffer_size: u64,
@@ -220,7 +272,7 @@ pub struct FirehoseModelSection {
 }
 
 /// The figures only a load run has.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LoadSection {
     pub model: String,
     pub invocations: u64,
@@ -292,7 +344,7 @@ impl LoadSection {
 
 /// What Firehose would have done with the answers: where the files of `delivered/`,
 /// `processing-failed/` and the dropped ids are (relative to the report), and what they hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeliverySection {
     pub delivered_dir: String,
     pub processing_failed_dir: String,
@@ -321,14 +373,14 @@ pub struct DeliverySection {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
