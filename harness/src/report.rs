@@ -257,10 +257,6 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
         report.notes.push(e);
         report.exit_code = exit_codes::USAGE;
     }
-    report.verdict = if report.exit_code == exit_codes::OK {
-        RVerdict::Pass
-    } else {
-        RVerdict::Fail
-    };
+    report.verdict = RVerdict::from_exit_code(report.exit_code);
     report
 }

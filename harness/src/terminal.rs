@@ -175,11 +175,10 @@ impl TerminalReporter {
             "check", "status", "violations"
         ));
         for c in &report.checks {
+            // A terminal column reads better with a dash than with "skipped".
             let status = match c.status {
-                CheckStatus::Pass => "pass",
-                CheckStatus::Fail => "FAIL",
-                CheckStatus::Warn => "warn",
                 CheckStatus::Skipped => "-",
+                other => other.label(),
             };
             out.push_str(&format!(
                 "  {:<26} {:<8} {}\n",

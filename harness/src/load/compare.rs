@@ -282,9 +282,12 @@ pub fn compare(
             },
         });
     }
+    // Checks that newly fail, by id: their failures are not listed again one by one.
+    let mut newly_failing: Vec<&str> = Vec::new();
     for c in &new.checks {
         let was = base.checks.iter().find(|x| x.id == c.id).map(|x| x.status);
         if c.status == CheckStatus::Fail && was != Some(CheckStatus::Fail) {
+            newly_failing.push(&c.id);
             lines.push(Line {
                 what: format!("check {}", c.id),
                 base: was.map_or("absent".into(), status_name),
@@ -299,7 +302,7 @@ pub fn compare(
             .failures
             .iter()
             .any(|x| x.check == f.check && x.fingerprint == f.fingerprint);
-        let check_newly_failing = lines.iter().any(|c| c.what == format!("check {}", f.check));
+        let check_newly_failing = newly_failing.contains(&f.check.as_str());
         if !known && !check_newly_failing {
             lines.push(Line {
                 what: format!("new failure in {}", f.check),
@@ -317,13 +320,7 @@ pub fn compare(
 }
 
 fn status_name(s: CheckStatus) -> String {
-    match s {
-        CheckStatus::Pass => "pass",
-        CheckStatus::Fail => "fail",
-        CheckStatus::Warn => "warn",
-        CheckStatus::Skipped => "skipped",
-    }
-    .into()
+    s.as_str().into()
 }
 
 impl Comparison {

@@ -277,16 +277,8 @@ pub fn load_report(
         outcome.threshold_breached(),
         outcome.stopped == Some(Stopped::Interrupted),
     );
-    report.verdict = verdict_of(report.exit_code);
+    report.verdict = Verdict::from_exit_code(report.exit_code);
     report
-}
-
-fn verdict_of(code: i32) -> Verdict {
-    if code == exit_codes::OK {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    }
 }
 
 /// Why reports cannot be merged or compared.
@@ -310,37 +302,6 @@ pub enum CombineError {
         first: String,
         expected: u32,
     },
-}
-
-fn status_rank(s: CheckStatus) -> u8 {
-    match s {
-        CheckStatus::Skipped => 0,
-        CheckStatus::Pass => 1,
-        CheckStatus::Warn => 2,
-        CheckStatus::Fail => 3,
-    }
-}
-
-/// Add two interval rows of the same second, histograms included.
-fn merge_interval(a: &mut Interval, b: &Interval) -> Result<(), HistogramError> {
-    let mut h = LatencySummary::decode(&a.histogram)?;
-    h.add(LatencySummary::decode(&b.histogram)?)
-        .map_err(|e| HistogramError::Add(e.to_string()))?;
-    a.invocations += b.invocations;
-    a.records += b.records;
-    a.bytes_in += b.bytes_in;
-    a.bytes_out += b.bytes_out;
-    a.errors += b.errors;
-    a.violations += b.violations;
-    a.late_sends += b.late_sends;
-    a.planned = match (a.planned, b.planned) {
-        (Some(x), Some(y)) => Some(x + y),
-        (x, y) => x.or(y),
-    };
-    a.p50 = h.value_at_quantile(0.5);
-    a.p99 = h.value_at_quantile(0.99);
-    a.histogram = LatencySummary::encode(&h);
-    Ok(())
 }
 
 /// Combine the reports of shards that ran at the same time (`--partition i/n`) into the report of
@@ -441,7 +402,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
         }
         for i in &l.intervals {
             match intervals.get_mut(&i.second) {
-                Some(a) => merge_interval(a, i).map_err(&err)?,
+                Some(a) => a.add(i).map_err(&err)?,
                 None => {
                     intervals.insert(i.second, i.clone());
                 }
@@ -465,41 +426,13 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
         if r.target != out.target {
             notes.push(format!("{name} ran against {}", r.target));
         }
-        out.records.sent += r.records.sent;
-        out.records.ok += r.records.ok;
-        out.records.dropped += r.records.dropped;
-        out.records.processing_failed += r.records.processing_failed;
+        out.records.add(&r.records);
         out.latency = match (&out.latency, &r.latency) {
             (Some(a), Some(b)) => Some(a.merge(b).map_err(&err)?),
             (a, b) => a.clone().or_else(|| b.clone()),
         };
-        for c in &r.checks {
-            match out.checks.iter_mut().find(|x| x.id == c.id) {
-                Some(x) => {
-                    x.violations += c.violations;
-                    if status_rank(c.status) > status_rank(x.status) {
-                        x.status = c.status;
-                    }
-                }
-                None => out.checks.push(c.clone()),
-            }
-        }
-        for f in &r.failures {
-            match out
-                .failures
-                .iter_mut()
-                .find(|x| x.check == f.check && x.fingerprint == f.fingerprint)
-            {
-                Some(x) => {
-                    x.count += f.count;
-                    x.cases += f.cases;
-                    if x.case.is_none() {
-                        x.case = f.case.clone();
-                    }
-                }
-                None => out.failures.push(f.clone()),
-            }
-        }
+        firehose_reports::merge::add_checks(&mut out.checks, &r.checks);
+        firehose_reports::merge::add_failures(&mut out.failures, &r.failures);
         out.failures_truncated |= r.failures_truncated;
         for n in &r.notes {
             if !notes.contains(n) {
@@ -556,7 +489,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
     out.load = Some(load);
     out.notes = notes;
     out.exit_code = exit_codes::for_run(unreachable, violated, breached, interrupted);
-    out.verdict = verdict_of(out.exit_code);
+    out.verdict = Verdict::from_exit_code(out.exit_code);
     Ok(out)
 }
 
