@@ -392,8 +392,9 @@ pub fn parse_checks(values: &[String]) -> Result<CheckSet, CliError> {
 /// `--report-dir`: created up front, so a bad path fails before any work.
 pub fn prepare_report_dir(dir: &Option<PathBuf>) -> Result<(), CliError> {
     if let Some(d) = dir {
-        std::fs::create_dir_all(d)
-            .map_err(|e| CliError::Io(format!("cannot create report dir {}: {e}", d.display())))?;
+        std::fs::create_dir_all(d).map_err(|e| {
+            CliError::Report(format!("cannot create report dir {}: {e}", d.display()))
+        })?;
     }
     Ok(())
 }
@@ -405,7 +406,7 @@ pub fn write_report(
 ) -> Result<(), CliError> {
     if let Some(d) = dir {
         firehose_reports::write_all(report, d).map_err(|e| {
-            CliError::Io(format!("cannot write the report to {}: {e}", d.display()))
+            CliError::Report(format!("cannot write the report to {}: {e}", d.display()))
         })?;
     }
     append_step_summary(report)
@@ -419,7 +420,7 @@ fn append_step_summary(report: &firehose_reports::Report) -> Result<(), CliError
     };
     let mut md = Vec::new();
     firehose_reports::markdown::write(report, &mut md)
-        .map_err(|e| CliError::Io(format!("cannot render summary.md: {e}")))?;
+        .map_err(|e| CliError::Report(format!("cannot render summary.md: {e}")))?;
     use std::io::Write as _;
     std::fs::OpenOptions::new()
         .create(true)
@@ -427,7 +428,7 @@ fn append_step_summary(report: &firehose_reports::Report) -> Result<(), CliError
         .open(&path)
         .and_then(|mut f| f.write_all(&md))
         .map_err(|e| {
-            CliError::Io(format!(
+            CliError::Report(format!(
                 "cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
                 std::path::Path::new(&path).display()
             ))
@@ -479,7 +480,7 @@ pub fn interrupt_token() -> Result<tokio_util::sync::CancellationToken, CliError
     use tokio::signal::unix::{SignalKind, signal};
     let token = tokio_util::sync::CancellationToken::new();
     let register =
-        |kind| signal(kind).map_err(|e| CliError::Io(format!("cannot listen for signals: {e}")));
+        |kind| signal(kind).map_err(|e| CliError::Setup(format!("cannot listen for signals: {e}")));
     let mut interrupt = register(SignalKind::interrupt())?;
     let mut terminate = register(SignalKind::terminate())?;
     let cancel = token.clone();
@@ -498,5 +499,5 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| CliError::Setup(format!("cannot start the async runtime: {e}")))
 }

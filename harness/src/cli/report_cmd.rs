@@ -103,7 +103,7 @@ fn run_merge(args: MergeArgs) -> Result<i32, CliError> {
         None => {
             let mut out = Vec::new();
             firehose_reports::json::write(&merged, &mut out)
-                .map_err(|e| CliError::Io(format!("cannot render the report: {e}")))?;
+                .map_err(|e| CliError::Report(format!("cannot render the report: {e}")))?;
             print!("{}", String::from_utf8_lossy(&out));
         }
     }
