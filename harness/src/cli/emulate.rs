@@ -15,7 +15,7 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::emulator::{CommandLine, Emulator, EmulatorConfig, Front, FunctionSpec, routes};
+use crate::emulator::{CommandLine, Emulator, EmulatorConfig, Front, FunctionSpec, invoke_api};
 use crate::errors::CliError;
 use crate::{exit_codes, values};
 
@@ -182,7 +182,7 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
         values::format_duration(plan.timeout)
     );
     let closing = CancellationToken::new();
-    let app = routes::invoke_api(Arc::new(front));
+    let app = invoke_api::router(Arc::new(front));
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

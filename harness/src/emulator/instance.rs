@@ -20,7 +20,6 @@ use super::function::{FunctionSpec, inherited_env};
 use super::logs::Capture;
 use super::process;
 use super::queue::{Finished, Next, Pending, Reply, Slot};
-use super::routes;
 
 /// Where an instance is in its start.
 #[derive(Debug, Clone)]
@@ -261,7 +260,7 @@ impl Instance {
             killed: AtomicBool::new(false),
             exit_status: std::sync::OnceLock::new(),
         });
-        let router = routes::runtime_api(shared.clone());
+        let router = super::runtime_api::router(shared.clone());
         let closed = shared.closed.clone();
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);

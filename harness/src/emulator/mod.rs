@@ -10,8 +10,10 @@
 //!   throttle) beyond `--instances`, queue wait; [`PoolStats`].
 //! - [`instance`] — one process plus the Runtime API endpoint only it polls, and its exit watcher.
 //! - [`queue`] — one instance's protocol state: inbox, event in flight, reply slot; 400/403 rules.
-//! - [`routes`] — the route tables (Runtime API, Invoke API) and every protocol header.
-//! - [`handlers`] — thin HTTP handlers; [`front`] — the Invoke API `emulate` serves.
+//! - [`routes`] — every path and protocol header, as constants.
+//! - [`runtime_api`] — the Runtime API one instance polls (router and thin handlers).
+//! - [`invoke_api`] — the Invoke API `emulate` serves (router and its one handler); [`front`] —
+//!   what that API answers: pooled invocations, Lambda-shaped errors, throttles.
 //! - [`function`] — the command line and the environment a runtime expects.
 //! - [`process`] — process groups, exit descriptions, peak memory; [`logs`] — per-invocation logs.
 //! - [`exception`] — the one line that names a function error or crash, per runtime.
@@ -33,18 +35,20 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 pub mod error;
 pub mod exception;
 pub mod front;
 pub mod function;
-mod handlers;
 mod ids;
 pub mod instance;
+pub mod invoke_api;
 pub mod logs;
 pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod routes;
+pub mod runtime_api;
 
 pub use error::{EmulatorError, RuntimeApiError};
 pub use front::Front;

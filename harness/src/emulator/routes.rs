@@ -1,20 +1,25 @@
-//! Every route the emulator serves, in one place, and every protocol header as a constant.
+//! Every path the emulator serves and every protocol header, as constants and nothing else.
 //!
-//! Two APIs: the Runtime API (2018-06-01) that each function instance polls, and the Invoke API
-//! (2015-03-31) that `emulate` puts in front of the pool for any HTTP client.
-
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-
-use super::front::Front;
-use super::handlers;
-use super::instance::Shared;
+//! Two APIs: the Runtime API (2018-06-01) that each function instance polls
+//! ([`super::runtime_api`]), and the Invoke API (2015-03-31) that `emulate` puts in front of the
+//! pool for any HTTP client ([`super::invoke_api`]). The routers mount these paths; clients,
+//! handlers and tests name them from here, so a path or header is spelt once.
 
 /// The Runtime API's version prefix.
 pub const RUNTIME_PREFIX: &str = "/2018-06-01";
+
+// Runtime API paths, under [`RUNTIME_PREFIX`] (LAMBDA_RUNTIME.md §1).
+/// `GET`: the next event, long-polled.
+pub const NEXT: &str = "/runtime/invocation/next";
+/// `POST`: the function's answer to one invocation.
+pub const RESPONSE: &str = "/runtime/invocation/{request_id}/response";
+/// `POST`: the function's error for one invocation.
+pub const ERROR: &str = "/runtime/invocation/{request_id}/error";
+/// `POST`: the runtime failed before asking for its first event.
+pub const INIT_ERROR: &str = "/runtime/init/error";
+
+/// The Invoke API's one path: any function name is accepted (unlike RIE's `function` only).
+pub const INVOKE: &str = "/2015-03-31/functions/{name}/invocations";
 
 // Headers on a `/next` answer (LAMBDA_RUNTIME.md §1).
 /// Required by every runtime client (Rust `lambda_runtime` panics without it).
@@ -40,33 +45,56 @@ pub const EXECUTED_VERSION: &str = "x-amz-executed-version";
 pub const AMZN_ERROR_TYPE: &str = "x-amzn-errortype";
 pub const AMZN_REQUEST_ID: &str = "x-amzn-requestid";
 
-/// The Runtime API one instance polls. Bodies are read by the handlers under their own caps, so
-/// axum's 2 MB default limit is off.
-pub fn runtime_api(instance: Arc<Shared>) -> Router {
-    let api = Router::new()
-        .route("/runtime/invocation/next", get(handlers::next))
-        .route(
-            "/runtime/invocation/{request_id}/response",
-            post(handlers::response),
-        )
-        .route(
-            "/runtime/invocation/{request_id}/error",
-            post(handlers::error),
-        )
-        .route("/runtime/init/error", post(handlers::init_error));
-    Router::new()
-        .nest(RUNTIME_PREFIX, api)
-        .layer(DefaultBodyLimit::disable())
-        .with_state(instance)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The Invoke API `emulate` serves: any function name is accepted (unlike RIE's `function` only).
-pub fn invoke_api(front: Arc<Front>) -> Router {
-    Router::new()
-        .route(
-            "/2015-03-31/functions/{name}/invocations",
-            post(handlers::invoke),
-        )
-        .layer(DefaultBodyLimit::disable())
-        .with_state(front)
+    #[test]
+    fn headers_are_valid_lowercase_header_names() {
+        for name in [
+            REQUEST_ID,
+            DEADLINE_MS,
+            INVOKED_FUNCTION_ARN,
+            TRACE_ID,
+            FUNCTION_ERROR_TYPE,
+            FUNCTION_ERROR,
+            LOG_TYPE,
+            LOG_RESULT,
+            EXECUTED_VERSION,
+            AMZN_ERROR_TYPE,
+            AMZN_REQUEST_ID,
+        ] {
+            // `HeaderName::from_static` panics on anything but a valid lowercase name.
+            let parsed = axum::http::HeaderName::from_static(name);
+            assert_eq!(parsed.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn paths_are_the_ones_runtime_clients_call() {
+        // What the Rust, Python and Node runtime clients build from AWS_LAMBDA_RUNTIME_API.
+        assert_eq!(
+            format!("{RUNTIME_PREFIX}{NEXT}"),
+            "/2018-06-01/runtime/invocation/next"
+        );
+        assert_eq!(
+            format!(
+                "{RUNTIME_PREFIX}{}",
+                RESPONSE.replace("{request_id}", "abc")
+            ),
+            "/2018-06-01/runtime/invocation/abc/response"
+        );
+        assert_eq!(
+            format!("{RUNTIME_PREFIX}{}", ERROR.replace("{request_id}", "abc")),
+            "/2018-06-01/runtime/invocation/abc/error"
+        );
+        assert_eq!(
+            format!("{RUNTIME_PREFIX}{INIT_ERROR}"),
+            "/2018-06-01/runtime/init/error"
+        );
+        assert_eq!(
+            INVOKE.replace("{name}", "function"),
+            "/2015-03-31/functions/function/invocations"
+        );
+    }
 }

@@ -1,18 +1,21 @@
-//! Thin HTTP handlers: read the request under a cap, call the instance or the front, map the
-//! outcome to a response. The protocol decisions live in `queue.rs` and `front.rs`.
+//! The Runtime API one function instance polls: `/next`, `/response`, `/error`, `/init/error`.
+//!
+//! Thin handlers: read the request under a cap, call the instance, map the outcome to a response.
+//! The protocol decisions (which request id is current, what is a 400 or a 403) live in
+//! `queue.rs` and `instance.rs`.
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use axum::routing::{get, post};
 use firehose_generators::wire::MAX_RESPONSE_BYTES;
-use http_body_util::BodyExt;
 
+use super::body::read_capped;
 use super::error::RuntimeApiError;
-use super::front::Front;
 use super::instance::Shared;
 use super::queue::{ErrorReport, Reply};
 use super::routes;
@@ -20,35 +23,19 @@ use crate::invocation::BODY_READ_CAP;
 
 /// The most of an error report kept: enough for any stack trace.
 const ERROR_BODY_CAP: usize = 1024 * 1024;
-/// Past this much a body is not read any further, only refused.
-const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
 
-/// A request body: at most `cap` bytes kept, its whole size counted (up to [`DISCARD_LIMIT`]).
-pub struct Capped {
-    pub bytes: Bytes,
-    pub size: usize,
-    pub truncated: bool,
-}
-
-pub async fn read_capped(mut body: Body, cap: usize) -> Result<Capped, axum::Error> {
-    let mut kept = BytesMut::new();
-    let mut size = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        size += data.len();
-        let room = cap.saturating_sub(kept.len());
-        kept.extend_from_slice(&data[..data.len().min(room)]);
-        if size > DISCARD_LIMIT {
-            break;
-        }
-    }
-    Ok(Capped {
-        truncated: size > kept.len(),
-        bytes: kept.freeze(),
-        size,
-    })
+/// The Runtime API of one instance. Bodies are read by the handlers under their own caps, so
+/// axum's 2 MB default limit is off.
+pub fn router(instance: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route(routes::NEXT, get(next))
+        .route(routes::RESPONSE, post(response))
+        .route(routes::ERROR, post(error))
+        .route(routes::INIT_ERROR, post(init_error));
+    Router::new()
+        .nest(routes::RUNTIME_PREFIX, api)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(instance)
 }
 
 /// `202 {"status":"OK"}`, as the Runtime API acknowledges.
@@ -61,7 +48,7 @@ fn accepted() -> Response {
         .into_response()
 }
 
-pub async fn next(State(instance): State<Arc<Shared>>) -> Response {
+async fn next(State(instance): State<Arc<Shared>>) -> Response {
     let delivery = match instance.next().await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
@@ -86,7 +73,7 @@ pub async fn next(State(instance): State<Arc<Shared>>) -> Response {
     (StatusCode::OK, headers, delivery.event).into_response()
 }
 
-pub async fn response(
+async fn response(
     State(instance): State<Arc<Shared>>,
     Path(request_id): Path<String>,
     body: Body,
@@ -120,7 +107,7 @@ fn acknowledge(result: Result<(), RuntimeApiError>) -> Response {
     }
 }
 
-pub async fn error(
+async fn error(
     State(instance): State<Arc<Shared>>,
     Path(request_id): Path<String>,
     headers: HeaderMap,
@@ -132,7 +119,7 @@ pub async fn error(
     }
 }
 
-pub async fn init_error(
+async fn init_error(
     State(instance): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Body,
@@ -143,19 +130,32 @@ pub async fn init_error(
     }
 }
 
-pub async fn invoke(
-    State(front): State<Arc<Front>>,
-    Path(_function): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let event = match read_capped(body, firehose_generators::wire::MAX_REQUEST_BYTES).await {
-        Ok(b) if !b.truncated => b.bytes,
-        Ok(_) => return front.too_large(),
-        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
-    };
-    let tail = headers
-        .get(routes::LOG_TYPE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tail"));
-    front.invoke(event, tail).await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn acknowledgements_are_202_with_the_runtime_apis_body() {
+        let ok = acknowledge(Ok(()));
+        assert_eq!(ok.status(), StatusCode::ACCEPTED);
+        assert_eq!(ok.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(ok.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"status":"OK"}"#);
+        let refused = acknowledge(Err(RuntimeApiError::RequestEntityTooLarge));
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn error_posts_are_read_from_body_and_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            routes::FUNCTION_ERROR_TYPE,
+            HeaderValue::from_static("Runtime.Crash"),
+        );
+        let report = read_error_report(&headers, Body::from("not json"))
+            .await
+            .expect("a readable body");
+        assert_eq!(report.error_type, "Runtime.Crash");
+        assert_eq!(report.message.as_deref(), Some("not json"));
+    }
 }
