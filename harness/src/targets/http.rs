@@ -62,7 +62,13 @@ pub struct HttpTarget {
     url: reqwest::Url,
     /// Plain unsigned `http://`: the lean keep-alive pool (see [`super::h1`]); otherwise reqwest.
     h1: Option<H1Client>,
+    /// How outputs name the target: the URL without its userinfo.
     described: String,
+    /// The target as given, userinfo included: what a reproducer sends to again (reading the
+    /// userinfo from the environment).
+    given: String,
+    /// Strings no output may show: the URL's userinfo and password, every `--header` value.
+    secrets: Vec<String>,
     client: reqwest::Client,
     headers: HeaderMap,
     /// Raw `--header` pairs, for the reproducer.
@@ -96,7 +102,8 @@ impl HttpTarget {
                 profile: options.aws.profile.clone(),
             })
         });
-        Self::new(url.clone(), url, Api::Plain, signer, options)
+        let described = super::spec::redact_userinfo(&url);
+        Self::new(url.clone(), described, url, Api::Plain, signer, options)
     }
 
     /// POST events to a Lambda Invoke-API endpoint (`/2015-03-31/functions/{name}/invocations`).
@@ -109,8 +116,9 @@ impl HttpTarget {
             "{}/2015-03-31/functions/{function}/invocations",
             base.trim_end_matches('/')
         );
-        let described = format!("invoke+{base}/{function}");
-        Self::new(url, described, Api::InvokeEndpoint, None, options)
+        let given = format!("invoke+{base}/{function}");
+        let described = super::spec::redact_userinfo(&given);
+        Self::new(url, described, given, Api::InvokeEndpoint, None, options)
     }
 
     /// The transport of a `lambda:` target (see [`super::lambda`]): `url` is the full Invoke URL.
@@ -129,12 +137,14 @@ impl HttpTarget {
                 .headers
                 .push(("X-Amz-Log-Type".into(), "Tail".into()));
         }
-        Self::new(url, described, Api::Lambda, Some(signer), &options)
+        let given = described.clone();
+        Self::new(url, described, given, Api::Lambda, Some(signer), &options)
     }
 
     fn new(
         url: String,
         described: String,
+        given: String,
         api: Api,
         signer: Option<Signer>,
         options: &TargetOptions,
@@ -143,7 +153,25 @@ impl HttpTarget {
             target: described.clone(),
             reason,
         };
-        let url = reqwest::Url::parse(&url).map_err(|e| bad(e.to_string()))?;
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(info) = super::spec::userinfo(&given) {
+            secrets.push(info.to_string());
+            secrets.extend(info.split_once(':').map(|(_, pw)| pw.to_string()));
+        }
+        // Short values ("1", "on") would blank out ordinary words in error messages; a value that
+        // short is no secret worth the damage.
+        secrets.extend(
+            options
+                .headers
+                .iter()
+                .map(|(_, v)| v.clone())
+                .filter(|v| v.len() >= 4),
+        );
+        secrets.retain(|s| !s.is_empty());
+        // Longest first, so a password inside its userinfo is not replaced before the whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| bad(super::spec::redact_userinfo(&e.to_string())))?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (k, v) in &options.headers {
@@ -175,6 +203,8 @@ impl HttpTarget {
             },
             url,
             described,
+            given,
+            secrets,
             client,
             headers,
             raw_headers,
@@ -311,7 +341,7 @@ impl HttpTarget {
         };
         let unreachable = |e: &dyn std::error::Error| TargetError::Unreachable {
             target: self.described.clone(),
-            reason: chain(e),
+            reason: self.scrub(&chain(e)),
         };
         match result {
             Err(_) => Ok((Invocation::timed_out(start.elapsed()), None)),
@@ -325,8 +355,22 @@ impl HttpTarget {
                 target: self.described.clone(),
                 reason: e.to_string(),
             }),
-            Ok(Err(e)) => Ok((Invocation::broken(chain(&e), start.elapsed()), None)),
+            Ok(Err(e)) => Ok((
+                Invocation::broken(self.scrub(&chain(&e)), start.elapsed()),
+                None,
+            )),
         }
+    }
+
+    /// `text` (an error from the transport, which quotes URLs) without the target's credentials.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = super::spec::redact_userinfo(text);
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), super::spec::REDACTED);
+            }
+        }
+        out
     }
 }
 
@@ -473,16 +517,42 @@ impl Target for HttpTarget {
     }
 
     fn reproduce_script(&self) -> Option<String> {
+        self.script()
+    }
+}
+
+impl HttpTarget {
+    /// A comment naming the variables the script reads its secrets from, if it reads any.
+    fn needs_comment(&self) -> String {
+        let mut vars: Vec<String> = self
+            .raw_headers
+            .iter()
+            .map(|(k, _)| header_var(k))
+            .collect();
+        if super::spec::userinfo(&self.given).is_some() {
+            vars.insert(0, super::spec::USERINFO_VAR.to_string());
+        }
+        if vars.is_empty() {
+            return String::new();
+        }
+        format!(
+            "# Credentials are not written here: set {} before running it.\n",
+            vars.join(", ")
+        )
+    }
+
+    fn script(&self) -> Option<String> {
         if self.signer.is_some() || !self.replay_flags.is_empty() {
             // Signatures expire and TLS roots need a flag: replay through the harness, which signs
             // with whatever credentials the environment holds when the script runs.
             let mut script = format!(
-                "#!/bin/sh\n# Sends this case's event.json to {t} again, signed with the credentials the\n# environment holds now (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n# SSO, web identity), and says FIXED, FAILED or FLAKY.\nset -eu\nexec firehose-harness replay \"$(dirname \"$0\")\" --target {quoted}",
+                "#!/bin/sh\n# Sends this case's event.json to {t} again, signed with the credentials the\n# environment holds now (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n# SSO, web identity), and says FIXED, FAILED or FLAKY.\n{needs}set -eu\nexec firehose-harness replay \"$(dirname \"$0\")\" --target {quoted}",
                 t = self.described,
-                quoted = shell_quote(&self.described),
+                needs = self.needs_comment(),
+                quoted = super::spec::shell_url_from_env(&self.given),
             );
-            for (k, v) in &self.raw_headers {
-                script.push_str(&format!(" \\\n  --header {}", header_arg(k, v)));
+            for (k, _) in &self.raw_headers {
+                script.push_str(&format!(" \\\n  --header {}", header_arg(k)));
             }
             for flag in &self.replay_flags {
                 script.push_str(" \\\n  ");
@@ -492,32 +562,33 @@ impl Target for HttpTarget {
             return Some(script);
         }
         let mut headers = String::new();
-        for (k, v) in &self.raw_headers {
-            headers.push_str(&format!(" \\\n  -H {}", header_arg(k, v)));
+        for (k, _) in &self.raw_headers {
+            headers.push_str(&format!(" \\\n  -H {}", header_arg(k)));
         }
         Some(format!(
-            "#!/bin/sh\n# Sends this case's event.json to {url} exactly as firehose-harness did.\n# Compare the answer with response.body; or run: firehose-harness replay \"$(dirname \"$0\")\" --target {url}\nset -eu\ncd \"$(dirname \"$0\")\"\ncurl -sS -X POST -H 'Content-Type: application/json'{headers} \\\n  --data-binary @event.json {quoted}\necho\n",
-            url = self.described,
-            quoted = shell_quote(self.url.as_str()),
+            "#!/bin/sh\n# Sends this case's event.json to {url} exactly as firehose-harness did.\n# Compare the answer with response.body; or run: firehose-harness replay \"$(dirname \"$0\")\" --target {url}\n{needs}set -eu\ncd \"$(dirname \"$0\")\"\ncurl -sS -X POST -H 'Content-Type: application/json'{headers} \\\n  --data-binary @event.json {quoted}\necho\n",
+            url = shell_quote(&self.described),
+            needs = self.needs_comment(),
+            quoted = super::spec::shell_url_from_env(self.url.as_str()),
         ))
     }
 }
 
-/// A `K: V` header as a shell word; a secret-looking one reads its value from `HEADER_K` at run time.
-fn header_arg(k: &str, v: &str) -> String {
-    let lower = k.to_ascii_lowercase();
-    let secret = ["auth", "token", "key", "secret", "password", "cookie"]
-        .iter()
-        .any(|s| lower.contains(s));
-    if !secret {
-        return shell_quote(&format!("{k}: {v}"));
-    }
-    // Never write credentials into a case folder that CI uploads as an artifact.
-    let var = format!(
+/// The variable a reproducer reads header `k`'s value from: `HEADER_X_API_KEY` for `X-Api-Key`.
+fn header_var(k: &str) -> String {
+    format!(
         "HEADER_{}",
         k.to_ascii_uppercase()
             .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    );
+    )
+}
+
+/// A `K: V` header as a shell word that reads its value from `HEADER_K` at run time.
+///
+/// Every `--header` is treated as a secret: the harness cannot tell a tenant id from a token by
+/// its name, and a case folder is what CI uploads as an artifact.
+fn header_arg(k: &str) -> String {
+    let var = header_var(k);
     format!("\"{k}: ${{{var}:?set {var} to the value of the {k} header}}\"")
 }
 

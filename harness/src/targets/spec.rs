@@ -130,6 +130,70 @@ impl LambdaFunction {
     }
 }
 
+/// What stands in for a redacted secret in every output.
+pub const REDACTED: &str = "***";
+
+/// The environment variable a reproducer reads a target URL's `user:password` from.
+pub const USERINFO_VAR: &str = "FIREHOSE_TARGET_USERINFO";
+
+/// `s` with the userinfo of every URL in it (`http://user:password@host/`) replaced by
+/// [`REDACTED`]: reports, case folders, terminals and CI logs name the target without its
+/// credentials. Works on free text (error messages quoting a URL) as well as on a bare URL.
+pub fn redact_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| "/?#".contains(c) || c.is_whitespace() || "'\"`)>".contains(c))
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str(REDACTED);
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The userinfo (`user:password`) of a URL, if it has one.
+pub fn userinfo(url: &str) -> Option<&str> {
+    let tail = &url[url.find("://")? + 3..];
+    let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+    tail[..end]
+        .rfind('@')
+        .map(|at| &tail[..at])
+        .filter(|u| !u.is_empty())
+}
+
+/// `url` as a double-quoted shell word whose userinfo, if any, is read from [`USERINFO_VAR`] when
+/// the script runs, so a reproducer carries no credentials but still sends them.
+pub fn shell_url_from_env(url: &str) -> String {
+    let escape = |s: &str| {
+        s.chars()
+            .flat_map(|c| match c {
+                '$' | '`' | '"' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect::<String>()
+    };
+    match (userinfo(url), url.find("://")) {
+        (Some(info), Some(i)) => {
+            let after = &url[i + 3 + info.len()..];
+            format!(
+                "\"{}${{{USERINFO_VAR}:?set {USERINFO_VAR} to the user:password of the target URL}}{}\"",
+                escape(&url[..i + 3]),
+                escape(after)
+            )
+        }
+        _ => format!("\"{}\"", escape(url)),
+    }
+}
+
 pub const SCHEMES: &str = "builtin:NAME, http://, https://, invoke+http(s)://HOST:PORT[/FUNCTION], lambda:NAME_OR_ARN[:QUALIFIER], exec:COMMAND, stdio:COMMAND, image:REF";
 
 impl TargetSpec {
@@ -145,10 +209,10 @@ impl TargetSpec {
                 });
         }
         if s.starts_with("http://") || s.starts_with("https://") {
-            let url =
-                reqwest::Url::parse(s).map_err(|e| format!("`{s}` is not a valid URL: {e}"))?;
+            let url = reqwest::Url::parse(s)
+                .map_err(|e| format!("`{}` is not a valid URL: {e}", redact_userinfo(s)))?;
             if url.host_str().is_none_or(str::is_empty) {
-                return Err(format!("`{s}` has no host"));
+                return Err(format!("`{}` has no host", redact_userinfo(s)));
             }
             return Ok(TargetSpec::Http(s.to_string()));
         }
@@ -162,10 +226,11 @@ impl TargetSpec {
                 None => (rest, "function".to_string()),
             };
             if authority.is_empty() {
-                return Err(format!("`{s}` has no host"));
+                return Err(format!("`{}` has no host", redact_userinfo(s)));
             }
             let base = format!("{scheme}://{authority}");
-            reqwest::Url::parse(&base).map_err(|e| format!("`{s}` is not a valid address: {e}"))?;
+            reqwest::Url::parse(&base)
+                .map_err(|e| format!("`{}` is not a valid address: {e}", redact_userinfo(s)))?;
             return Ok(TargetSpec::InvokeHttp { base, function });
         }
         if let Some(command) = s.strip_prefix("exec:") {
@@ -186,13 +251,43 @@ impl TargetSpec {
                 .map(TargetSpec::Image)
                 .map_err(|e| format!("image: {e}"));
         }
-        Err(format!("`{s}` is not a target; known schemes: {SCHEMES}"))
+        Err(format!(
+            "`{}` is not a target; known schemes: {SCHEMES}",
+            redact_userinfo(s)
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_redacted_wherever_a_url_appears() {
+        assert_eq!(
+            redact_userinfo("http://user:pa@ss@host:8080/p?q=a@b"),
+            "http://***@host:8080/p?q=a@b"
+        );
+        assert_eq!(
+            redact_userinfo("error sending request for url (https://u:secret@h/x): refused"),
+            "error sending request for url (https://***@h/x): refused"
+        );
+        assert_eq!(redact_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(redact_userinfo("builtin:ndjson"), "builtin:ndjson");
+        assert_eq!(userinfo("http://u:p@h/"), Some("u:p"));
+        assert_eq!(userinfo("http://h/u@x"), None);
+    }
+
+    #[test]
+    fn a_reproducer_url_reads_its_userinfo_from_the_environment() {
+        let word = shell_url_from_env("http://user:secret@host/a$b");
+        assert!(!word.contains("secret"), "{word}");
+        assert_eq!(
+            word,
+            "\"http://${FIREHOSE_TARGET_USERINFO:?set FIREHOSE_TARGET_USERINFO to the user:password of the target URL}@host/a\\$b\""
+        );
+        assert_eq!(shell_url_from_env("http://h/"), "\"http://h/\"");
+    }
 
     #[test]
     fn parses_each_scheme() {
