@@ -12,6 +12,7 @@ mod generators_zoo;
 mod hardening;
 mod hostile;
 mod load;
+mod orphans;
 mod reports;
 mod runtimes;
 mod scenarios;
