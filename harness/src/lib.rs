@@ -20,6 +20,7 @@
 //! - [`load`] — `load`: schedules, the one open/closed engine, mergeable histograms, thresholds.
 //! - [`events`] — [`events::RunEvent`], the only thing reporters see; [`terminal`] renders it.
 //! - [`report`] — engine results → [`firehose_reports::Report`].
+//! - [`supervisor`] — `__spawn`: what `exec:`/`stdio:` functions run under, so none outlives the run.
 //! - [`exit_codes`], [`errors`] — outcomes and failures → exit codes, in one place.
 
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod exit_codes;
 pub mod invocation;
 pub mod load;
 pub mod report;
+pub mod supervisor;
 pub mod targets;
 pub mod terminal;
 pub mod values;

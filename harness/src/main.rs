@@ -4,7 +4,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use firehose_harness::cli::Cli;
 use firehose_harness::errors::exit_code;
-use firehose_harness::exit_codes;
+use firehose_harness::{exit_codes, terminal};
 
 // See harness/Cargo.toml: glibc's allocator makes the load engine's threads contend.
 #[cfg(not(target_env = "msvc"))]
@@ -26,7 +26,7 @@ fn main() {
             _ => {
                 // One line, not clap's page: what is wrong, then where to look.
                 let first = firehose_harness::cli::clap_one_line(&e);
-                eprintln!("firehose-harness: {first} (see --help)");
+                terminal::err(format_args!("firehose-harness: {first} (see --help)"));
                 std::process::exit(exit_codes::USAGE);
             }
         },
@@ -35,8 +35,8 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             match e.hint() {
-                Some(hint) => eprintln!("firehose-harness: {e} — {hint}"),
-                None => eprintln!("firehose-harness: {e}"),
+                Some(hint) => terminal::err(format_args!("firehose-harness: {e} — {hint}")),
+                None => terminal::err(format_args!("firehose-harness: {e}")),
             }
             std::process::exit(exit_code(&e));
         }

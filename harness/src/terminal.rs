@@ -14,6 +14,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::events::{EventSink, RunEvent};
 use crate::values::format_count;
 
+/// A line on stdout. A closed pipe (`| head`) or a full disk loses the line, never the run: the
+/// report files and the exit code are what CI reads, and `println!` would panic (exit 101) instead.
+pub fn out(s: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{s}");
+}
+
+/// Text on stdout as is (no newline added); errors ignored as in [`out`].
+pub fn out_raw(s: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = write!(stdout, "{s}");
+    let _ = stdout.flush();
+}
+
+/// A line on stderr; errors ignored as in [`out`].
+pub fn err(s: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{s}");
+}
+
+/// Text on stderr as is (no newline added); errors ignored as in [`out`].
+pub fn err_raw(s: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = write!(std::io::stderr().lock(), "{s}");
+}
+
 /// A progress bar on stderr (hidden when stderr is not a terminal), ticking on its own.
 pub(crate) fn progress_bar(template: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
@@ -39,7 +66,7 @@ pub(crate) fn progress(template: &str, quiet: bool) -> (ProgressBar, LogTicker) 
 /// A line on stderr that does not tear the progress bar.
 pub(crate) fn line_above(bar: &ProgressBar, s: String) {
     if bar.is_hidden() {
-        eprintln!("{s}");
+        err(s);
     } else {
         bar.println(s);
     }
@@ -132,14 +159,14 @@ impl TerminalReporter {
     /// A plain progress line for a log, when one is due.
     fn log_progress(&mut self) {
         if let Some(elapsed) = self.ticker.due() {
-            eprintln!(
+            err(format_args!(
                 "  [{}] {} of {} cases · {} failing · {:.1} cases/s",
                 crate::values::format_duration(Duration::from_secs(elapsed.as_secs())),
                 format_count(self.done),
                 format_count(self.planned),
                 format_count(self.failing),
                 self.done as f64 / elapsed.as_secs_f64().max(0.001)
-            );
+            ));
         }
     }
 
@@ -279,7 +306,7 @@ impl TerminalReporter {
             out.push_str(&format!("\n  note: {}\n", visible(note)));
         }
         out.push_str(&verdict_line(report, report_dir));
-        println!("{out}");
+        self::out(out);
     }
 }
 

@@ -239,7 +239,7 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     }
     reporter.summary(&report, args.report_dir.as_deref());
     if let (Some(section), Some(dir)) = (&report.delivery, &args.report_dir) {
-        println!("{}", super::delivery::summary_line(section, dir));
+        crate::terminal::out(super::delivery::summary_line(section, dir));
     }
     Ok(report.exit_code)
 }

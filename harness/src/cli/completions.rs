@@ -26,12 +26,10 @@ pub struct ManArgs {
 
 pub fn completions(args: CompletionsArgs) -> Result<i32, CliError> {
     let mut cmd = Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut cmd,
-        "firehose-harness",
-        &mut std::io::stdout(),
-    );
+    // Rendered first: clap_complete panics on a write error, and a closed pipe is not a crash.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "firehose-harness", &mut script);
+    crate::terminal::out_raw(String::from_utf8_lossy(&script));
     Ok(exit_codes::OK)
 }
 

@@ -167,7 +167,7 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
         front = front.with_logs(log_tx);
         tokio::spawn(async move {
             while let Some(log) = log_rx.recv().await {
-                eprint!("{log}");
+                crate::terminal::err_raw(&log);
             }
         });
     }
@@ -176,11 +176,11 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
         (false, Some(n)) => format!("up to {n} queued beyond, then 429"),
         (false, None) => "queued beyond".to_string(),
     };
-    println!(
+    crate::terminal::out(format_args!(
         "firehose-harness emulate: listening on http://{local} — POST /2015-03-31/functions/function/invocations; `{command}`, up to {instances} instance{} ({beyond}), timeout {}",
         if instances == 1 { "" } else { "s" },
         values::format_duration(plan.timeout)
-    );
+    ));
     let closing = CancellationToken::new();
     let app = invoke_api::router(Arc::new(front));
     let listener = listener.tap_io(|tcp| {
@@ -197,7 +197,7 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
     emulator.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let stats = emulator.stats();
-    eprintln!(
+    crate::terminal::err(format_args!(
         "firehose-harness emulate: stopped; {} cold start{}, {} crash{}, {} timeout{}, {} throttle{}",
         stats.cold_starts,
         if stats.cold_starts == 1 { "" } else { "s" },
@@ -207,6 +207,6 @@ async fn serve(plan: Plan, quiet: bool) -> Result<i32, CliError> {
         if stats.timeouts == 1 { "" } else { "s" },
         stats.throttles,
         if stats.throttles == 1 { "" } else { "s" },
-    );
+    ));
     Ok(code)
 }

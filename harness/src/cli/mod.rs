@@ -62,6 +62,20 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write one per command with --out-dir).
     Man(completions::ManArgs),
+    /// Internal: run a function under a supervisor (see `firehose_harness::supervisor`).
+    #[command(name = "__spawn", hide = true)]
+    Spawn(SpawnArgs),
+}
+
+/// `__spawn --parent PID -- COMMAND...`: what the harness re-executes itself as for each function.
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// The harness's pid, to notice that it died before the supervisor could watch for it.
+    #[arg(long)]
+    pub parent: u32,
+    /// The function's command line, exactly as given to `exec:` or `stdio:`.
+    #[arg(last = true, required = true, value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 impl Cli {
@@ -78,6 +92,7 @@ impl Cli {
             Command::Report(a) => report_cmd::run(a),
             Command::Completions(a) => completions::completions(a),
             Command::Man(a) => completions::man(a),
+            Command::Spawn(a) => Ok(crate::supervisor::run(a.parent, &a.command)),
         }
     }
 }

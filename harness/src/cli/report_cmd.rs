@@ -98,13 +98,13 @@ fn run_merge(args: MergeArgs) -> Result<i32, CliError> {
         Some(dir) => {
             super::prepare_report_dir(&args.report_dir)?;
             super::write_report(&merged, &args.report_dir)?;
-            println!("{}", summary_text(&merged, Some(dir)));
+            crate::terminal::out(summary_text(&merged, Some(dir)));
         }
         None => {
             let mut out = Vec::new();
             firehose_reports::json::write(&merged, &mut out)
                 .map_err(|e| CliError::Report(format!("cannot render the report: {e}")))?;
-            print!("{}", String::from_utf8_lossy(&out));
+            crate::terminal::out_raw(String::from_utf8_lossy(&out));
         }
     }
     Ok(merged.exit_code)
@@ -130,7 +130,7 @@ fn run_compare(args: CompareArgs) -> Result<i32, CliError> {
     } else {
         comparison.text(&base_name, &new_name, exit_codes::THRESHOLD)
     };
-    println!("{}", text.trim_end());
+    crate::terminal::out(text.trim_end());
     Ok(if comparison.regressions() > 0 {
         exit_codes::THRESHOLD
     } else {

@@ -68,10 +68,10 @@ impl LoadView {
         );
         if self.ticker.due_at(p.elapsed).is_some() {
             // No terminal: a plain line for the log, as k6 prints in CI.
-            eprintln!(
+            crate::terminal::err(format_args!(
                 "  [{}] {text}",
                 format_duration(Duration::from_secs(p.elapsed.as_secs()))
-            );
+            ));
         }
         self.bar.set_message(text);
     }
@@ -79,7 +79,7 @@ impl LoadView {
     /// The end-of-run summary on stdout.
     pub fn summary(&self, report: &Report, report_dir: Option<&Path>) {
         self.bar.finish_and_clear();
-        println!("{}", summary_text(report, report_dir));
+        crate::terminal::out(summary_text(report, report_dir));
     }
 }
 

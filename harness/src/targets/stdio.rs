@@ -1,15 +1,19 @@
 //! `stdio:COMMAND`: one process per invocation — the event on stdin, the response on stdout, a
 //! non-zero exit a function error (with the tail of stderr), stderr kept as the invocation's log.
 //!
-//! Every step is bounded by the invocation's deadline: a process that never reads its stdin, never
-//! closes its stdout or never exits is killed with its whole process group and reported as a
-//! timeout.
+//! The answer is what the process wrote when it closed its stdout or exited, whichever came first.
+//! Every step is bounded by the invocation's deadline: a process that never reads its stdin and
+//! neither closes its stdout nor exits is killed with everything it started and reported as a
+//! timeout. One that closed its stdout but keeps running is killed after [`LINGER_GRACE`], its
+//! answer kept and the kill noted in its log. Under the [`crate::supervisor`] nothing it started
+//! survives the invocation, `setsid()` children included.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use super::{Target, TargetError, TargetOptions};
 use crate::emulator::function::{inherited_env, set};
@@ -49,39 +53,74 @@ impl StdioTarget {
     }
 }
 
-/// Read `r` to its end, keeping at most `cap` bytes (the rest is read and counted, so the writer
-/// never blocks on a full pipe).
-async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> (Bytes, bool) {
+/// How long a process that closed its stdout may take to exit before it is killed: its answer is
+/// in, and a process that lingers (a background thread, a child still holding stderr) must not turn
+/// that answer into a timeout.
+pub const LINGER_GRACE: Duration = Duration::from_millis(500);
+
+/// Read `r` to its end, or until `stop`, keeping at most `cap` bytes (the rest is read and
+/// counted, so the writer never blocks on a full pipe).
+async fn read_capped(
+    mut r: impl AsyncRead + Unpin,
+    cap: usize,
+    stop: CancellationToken,
+) -> (Bytes, bool) {
     let mut kept = BytesMut::new();
     let mut truncated = false;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = cap.saturating_sub(kept.len());
-                truncated |= n > room;
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
+        let n = tokio::select! {
+            biased;
+            read = r.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            () = stop.cancelled() => break,
+        };
+        let room = cap.saturating_sub(kept.len());
+        truncated |= n > room;
+        kept.extend_from_slice(&buf[..n.min(room)]);
     }
     (kept.freeze(), truncated)
 }
 
-async fn read_log(mut r: impl AsyncRead + Unpin) -> (CappedLog, CappedLog) {
+/// The log and its tail, read until the end of `r` or `stop`.
+async fn read_log(
+    mut r: impl AsyncRead + Unpin,
+    stop: CancellationToken,
+) -> (CappedLog, CappedLog) {
     let mut log = CappedLog::default();
     let mut tail = CappedLog::new(0, STDERR_TAIL_BYTES);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                log.push(&buf[..n]);
-                tail.push(&buf[..n]);
-            }
-        }
+        let n = tokio::select! {
+            biased;
+            read = r.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            () = stop.cancelled() => break,
+        };
+        log.push(&buf[..n]);
+        tail.push(&buf[..n]);
     }
     (log, tail)
+}
+
+/// Kills the process (and, supervised, everything it started) if the invocation is dropped midway.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        process::kill_group(self.0);
+    }
+}
+
+/// What ended the wait for an answer.
+enum Ended {
+    /// Stdout closed: the answer is in; the process may still be running.
+    Closed((Bytes, bool)),
+    Exited(std::io::Result<std::process::ExitStatus>),
 }
 
 #[async_trait]
@@ -116,46 +155,91 @@ impl Target for StdioTarget {
             process::kill_group(pid);
             return Err(self.start_error("its standard streams could not be opened".into()));
         };
-        let feed = async move {
-            // A process that exits without reading its input is its own business, not an error.
+        let _guard = KillOnDrop(pid);
+        let deadline = tokio::time::Instant::now() + timeout;
+        // A process that exits without reading its input is its own business, not an error.
+        let feed = tokio::spawn(async move {
             let _ = stdin.write_all(&event).await;
             let _ = stdin.shutdown().await;
-        };
-        let run = async {
-            let exited = async {
-                let status = child.wait().await;
-                // Whatever it forked goes with it, so its pipes close and the reads end.
+        });
+        let stop = CancellationToken::new();
+        let mut out = tokio::spawn(read_capped(stdout, BODY_READ_CAP, stop.clone()));
+        let mut err = tokio::spawn(read_log(stderr, stop.clone()));
+        // The answer is what the process wrote when it closed stdout or exited, whichever came first.
+        let first = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                body = &mut out => Ended::Closed(body.unwrap_or_default()),
+                status = child.wait() => Ended::Exited(status),
+            }
+        })
+        .await;
+        let mut lingered = false;
+        let (body, truncated, status) = match first {
+            Err(_) => {
                 process::kill_group(pid);
-                status
-            };
-            let ((), (body, truncated), (log, tail), status) = tokio::join!(
-                feed,
-                read_capped(stdout, BODY_READ_CAP),
-                read_log(stderr),
-                exited
-            );
-            (body, truncated, log, tail, status)
+                stop.cancel();
+                feed.abort();
+                let mut inv = Invocation::timed_out(start.elapsed());
+                inv.body = error_body(
+                    "Sandbox.Timedout",
+                    &format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+                );
+                inv.logs = Some(format!(
+                    "Task timed out after {:.2} seconds; the process group was killed\n",
+                    timeout.as_secs_f64()
+                ));
+                return Ok(inv);
+            }
+            Ok(Ended::Closed((body, truncated))) => {
+                let status = match tokio::time::timeout(LINGER_GRACE, child.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        lingered = true;
+                        process::kill_group(pid);
+                        child.wait().await
+                    }
+                };
+                (body, truncated, status)
+            }
+            Ok(Ended::Exited(status)) => {
+                // Whatever it forked goes with it, so its pipes close; what is still in them is read.
+                process::kill_group(pid);
+                let drained = tokio::time::timeout(LINGER_GRACE, &mut out).await;
+                stop.cancel();
+                let (body, truncated) = match drained {
+                    Ok(read) => read.unwrap_or_default(),
+                    Err(_) => out.await.unwrap_or_default(),
+                };
+                (body, truncated, status)
+            }
         };
-        let finished = tokio::time::timeout(timeout, run).await;
         process::kill_group(pid);
-        let Ok((body, truncated, log, tail, status)) = finished else {
-            let mut inv = Invocation::timed_out(start.elapsed());
-            inv.body = error_body(
-                "Sandbox.Timedout",
-                &format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
-            );
-            inv.logs = Some(format!(
-                "Task timed out after {:.2} seconds; the process group was killed\n",
-                timeout.as_secs_f64()
-            ));
-            return Ok(inv);
+        feed.abort();
+        let (log, tail) = match tokio::time::timeout(LINGER_GRACE, &mut err).await {
+            Ok(read) => read.unwrap_or_default(),
+            Err(_) => {
+                stop.cancel();
+                err.await.unwrap_or_default()
+            }
         };
         let mut inv = Invocation::answered(None, body, start.elapsed());
         inv.body_truncated = truncated;
-        if !log.is_empty() {
-            inv.logs = Some(log.render());
+        let mut logs = if log.is_empty() {
+            String::new()
+        } else {
+            log.render()
+        };
+        if lingered {
+            logs.push_str(&format!(
+                "firehose-harness: the process closed its stdout but was still running {} ms later; its answer stands and it was killed\n",
+                LINGER_GRACE.as_millis()
+            ));
+        }
+        if !logs.is_empty() {
+            inv.logs = Some(logs);
         }
         let exit = match status {
+            _ if lingered => None,
             Ok(s) if s.success() => None,
             Ok(s) => Some(process::describe_exit(s)),
             Err(e) => Some(format!("an unknown status ({e})")),

@@ -242,3 +242,95 @@ fn control_characters_from_a_target_never_reach_the_terminal_or_the_reports_raw(
         describe(&out)
     );
 }
+
+/// Where a run's stdout and stderr go in [`broken_output_run`].
+#[derive(Clone, Copy, Debug)]
+enum BrokenSink {
+    /// Every write fails with ENOSPC.
+    DevFull,
+    /// The reader is gone before the first write: EPIPE.
+    ClosedPipe,
+}
+
+/// Run `firehose-harness ARGS --report-dir R` in a fresh directory with stdout and stderr broken:
+/// its exit code, and whether `R/report.json` was written.
+fn broken_output_run(args: &[&str], sink: BrokenSink) -> (Option<i32>, bool) {
+    use std::process::{Command, Stdio};
+    let dir = temp_dir();
+    let mut cmd = Command::new(crate::support::bin());
+    cmd.args(args)
+        .args(["--report-dir", "R"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    let status = match sink {
+        BrokenSink::DevFull => {
+            let full = || std::fs::OpenOptions::new().write(true).open("/dev/full");
+            cmd.stdout(full().expect("/dev/full"))
+                .stderr(full().expect("/dev/full"))
+                .status()
+                .expect("run firehose-harness")
+        }
+        BrokenSink::ClosedPipe => {
+            let mut child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run firehose-harness");
+            // Close both read ends before the run writes anything.
+            drop(child.stdout.take());
+            drop(child.stderr.take());
+            child.wait().expect("wait for firehose-harness")
+        }
+    };
+    (status.code(), dir.path().join("R/report.json").exists())
+}
+
+#[test]
+fn issue_13_a_broken_stdout_or_stderr_never_panics_and_the_verdict_decides_the_exit_code() {
+    let failing = crate::runtimes::stdio_target("fail");
+    for sink in [BrokenSink::DevFull, BrokenSink::ClosedPipe] {
+        let passing = [
+            "check",
+            "--target",
+            "builtin:ndjson",
+            "--cases",
+            "5",
+            "--no-regressions",
+        ];
+        assert_eq!(
+            broken_output_run(&passing, sink),
+            (Some(0), true),
+            "check, passing, {sink:?}"
+        );
+        let failing = [
+            "check",
+            "--target",
+            &failing,
+            "--cases",
+            "2",
+            "--no-shrink",
+            "--no-boundary",
+            "--no-regressions",
+        ];
+        assert_eq!(
+            broken_output_run(&failing, sink),
+            (Some(1), true),
+            "check, failing, {sink:?}"
+        );
+        let load = [
+            "load",
+            "--target",
+            "builtin:ndjson",
+            "--rate",
+            "20",
+            "--invocations",
+            "10",
+        ];
+        assert_eq!(
+            broken_output_run(&load, sink),
+            (Some(0), true),
+            "load, {sink:?}"
+        );
+    }
+}

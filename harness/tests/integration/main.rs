@@ -13,6 +13,7 @@ mod golden;
 mod hardening;
 mod hostile;
 mod load;
+mod orphans;
 mod reports;
 mod runtimes;
 mod scenarios;

@@ -69,3 +69,51 @@ fn a_missing_stdio_program_is_exit_4() {
     assert_eq!(crate::support::error_lines(&err), 1, "{err}");
     assert!(err.contains("./nope.sh"), "{err}");
 }
+
+/// Issue 13, point 7: answers, closes stdout, then lingers (`drop`: the answer misses a record).
+const LINGERER: &str = r#"
+import json, os, sys, time
+event = json.load(sys.stdin)
+records = [{"recordId": x["recordId"], "result": "Ok", "data": x["data"]} for x in event["records"]]
+if sys.argv[1:] == ["drop"]:
+    records = records[1:]
+json.dump({"records": records}, sys.stdout)
+sys.stdout.flush()
+os.close(1)
+time.sleep(600)
+"#;
+
+#[test]
+fn issue_13_a_process_that_answers_closes_stdout_and_lingers_is_judged_on_its_answer() {
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("linger.py"), LINGERER).unwrap();
+    let common = [
+        "--cases",
+        "2",
+        "--records",
+        "2..4",
+        "--no-boundary",
+        "--no-regressions",
+        "--no-shrink",
+        "--timeout",
+        "120s",
+    ];
+    let mut args = vec!["check", "--target", "stdio:python3 linger.py"];
+    args.extend(common);
+    let (report, out) = check_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(report["verdict"], "pass");
+
+    // A wrong answer is judged as what it is, and the kill is noted in the case's log.
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("linger.py"), LINGERER).unwrap();
+    let mut args = vec!["check", "--target", "stdio:python3 linger.py drop"];
+    args.extend(common);
+    let (report, out) = check_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(failing_checks(&report), ["no_missing_record_ids"]);
+    let case = report["failures"][0]["case"].as_str().unwrap();
+    let logs = std::fs::read_to_string(dir.path().join("R/cases").join(case).join("logs.txt"))
+        .expect("logs.txt");
+    assert!(logs.contains("closed its stdout"), "{logs}");
+}
