@@ -90,10 +90,12 @@ pub struct Verdict {
     pub results: RecordResults,
     /// Bytes of `Ok` output data the transformer produced (base64 length × 3/4), for throughput.
     pub output_bytes: u64,
-    /// Examples kept per check (indexed by `CheckId as usize`) and the running tally per
-    /// distinct failure, looked up by `&str` so counting a violation allocates nothing.
+    /// Per check (indexed by `CheckId as usize`): violations counted, examples kept, and the
+    /// running tally per distinct failure, looked up by `&str` so counting a violation allocates
+    /// nothing. `counts` and `key_counts` are brought up to date from these once per verdict.
+    count_per_check: [u64; CheckId::ALL.len()],
     kept_per_check: [usize; CheckId::ALL.len()],
-    tally: FxHashMap<CheckId, FxHashMap<String, KeyTally>>,
+    tally: [FxHashMap<String, KeyTally>; CheckId::ALL.len()],
 }
 
 /// One distinct failure's running count and how many examples of it are kept.
@@ -147,8 +149,8 @@ impl Verdict {
         if !checks.contains(check) {
             return;
         }
-        *self.counts.entry(check).or_default() += 1;
-        let keys = self.tally.entry(check).or_default();
+        self.count_per_check[check as usize] += 1;
+        let keys = &mut self.tally[check as usize];
         let first_of_key = match keys.get_mut(fingerprint) {
             Some(t) => {
                 t.count += 1;
@@ -179,11 +181,9 @@ impl Verdict {
 
     /// Copy the running tally of one key into `key_counts`.
     fn sync_key_count(&mut self, check: CheckId, fingerprint: &str) {
-        let count = self
-            .tally
-            .get(&check)
-            .and_then(|keys| keys.get(fingerprint))
-            .map(|t| t.count);
+        self.counts
+            .insert(check, self.count_per_check[check as usize]);
+        let count = self.tally[check as usize].get(fingerprint).map(|t| t.count);
         if let (Some(count), Some(n)) = (
             count,
             self.key_counts.get_mut(&(check, fingerprint.to_owned())),
@@ -192,10 +192,17 @@ impl Verdict {
         }
     }
 
-    /// Copy every running tally into `key_counts` (at most [`MAX_FAILURE_KEYS`] lookups).
+    /// Copy every running tally into `counts` and `key_counts` (at most [`MAX_FAILURE_KEYS`]
+    /// lookups).
     fn sync_key_counts(&mut self) {
+        for check in CheckId::ALL {
+            let n = self.count_per_check[check as usize];
+            if n > 0 {
+                self.counts.insert(check, n);
+            }
+        }
         for ((check, fingerprint), n) in self.key_counts.iter_mut() {
-            if let Some(t) = self.tally.get(check).and_then(|k| k.get(fingerprint)) {
+            if let Some(t) = self.tally[*check as usize].get(fingerprint) {
                 *n = t.count;
             }
         }
