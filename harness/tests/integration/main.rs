@@ -12,6 +12,8 @@ mod generators_zoo;
 mod hardening;
 mod hostile;
 mod load;
+mod oracle_cost;
+mod properties;
 mod reports;
 mod runtimes;
 mod scenarios;
