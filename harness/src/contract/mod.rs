@@ -23,7 +23,7 @@ use serde_json::Value;
 
 pub use self::base64::{Base64Check, check_base64};
 pub use checks::{CheckId, CheckSet, Severity};
-pub use response::{Field, Item, JsonKind, RecordView, ResponseView};
+pub use response::{Field, Item, ItemSink, JsonKind, RecordView, ResponseView, Top, stream};
 
 use crate::invocation::{Invocation, Outcome};
 
@@ -90,9 +90,19 @@ pub struct Verdict {
     pub results: RecordResults,
     /// Bytes of `Ok` output data the transformer produced (base64 length × 3/4), for throughput.
     pub output_bytes: u64,
-    /// Examples kept per check and per key, so `push` decides in O(log n).
-    kept_per_check: BTreeMap<CheckId, usize>,
-    kept_per_key: BTreeMap<(CheckId, String), usize>,
+    /// Per check (indexed by `CheckId as usize`): violations counted, examples kept, and the
+    /// running tally per distinct failure, looked up by `&str` so counting a violation allocates
+    /// nothing. `counts` and `key_counts` are brought up to date from these once per verdict.
+    count_per_check: [u64; CheckId::ALL.len()],
+    kept_per_check: [usize; CheckId::ALL.len()],
+    tally: [FxHashMap<String, KeyTally>; CheckId::ALL.len()],
+}
+
+/// One distinct failure's running count and how many examples of it are kept.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyTally {
+    count: u64,
+    kept: usize,
 }
 
 impl Verdict {
@@ -118,32 +128,83 @@ impl Verdict {
 
     /// Add a violation found outside [`check`] (the runner's `deterministic` comparison).
     pub fn push(&mut self, checks: &CheckSet, v: Violation) {
-        if !checks.contains(v.check) {
+        let (check, fingerprint) = (v.check, v.fingerprint.clone());
+        self.note(checks, check, &fingerprint, || v);
+        self.sync_key_count(check, &fingerprint);
+    }
+
+    /// Count one violation of `(check, fingerprint)`, and build it with `make` only when it is
+    /// kept as an example.
+    ///
+    /// Why lazily: a hostile answer can hold two million bad records; formatting a message and
+    /// cloning a key for each costs seconds of CPU for examples that are then thrown away.
+    /// `key_counts` is brought up to date by [`Verdict::sync_key_counts`], once per verdict.
+    fn note(
+        &mut self,
+        checks: &CheckSet,
+        check: CheckId,
+        fingerprint: &str,
+        make: impl FnOnce() -> Violation,
+    ) {
+        if !checks.contains(check) {
             return;
         }
-        *self.counts.entry(v.check).or_default() += 1;
-        let key = (v.check, v.fingerprint.clone());
-        let tracked = self.key_counts.len();
-        let first_of_key = match self.key_counts.get_mut(&key) {
-            Some(n) => {
-                *n += 1;
+        self.count_per_check[check as usize] += 1;
+        let keys = &mut self.tally[check as usize];
+        let first_of_key = match keys.get_mut(fingerprint) {
+            Some(t) => {
+                t.count += 1;
                 false
             }
-            None if tracked < MAX_FAILURE_KEYS => {
-                self.key_counts.insert(key.clone(), 1);
+            None if self.key_counts.len() < MAX_FAILURE_KEYS => {
+                keys.insert(fingerprint.to_owned(), KeyTally { count: 1, kept: 0 });
+                self.key_counts.insert((check, fingerprint.to_owned()), 1);
                 true
             }
             None => {
-                *self.overflow.entry(v.check).or_default() += 1;
+                *self.overflow.entry(check).or_default() += 1;
                 return;
             }
         };
-        let per_check = self.kept_per_check.entry(v.check).or_default();
-        let per_key = self.kept_per_key.entry(key).or_default();
-        if first_of_key || (*per_key < EXAMPLES_PER_KEY && *per_check < EXAMPLES_PER_CHECK) {
+        let Some(tally) = keys.get_mut(fingerprint) else {
+            return;
+        };
+        let per_check = &mut self.kept_per_check[check as usize];
+        if first_of_key || (tally.kept < EXAMPLES_PER_KEY && *per_check < EXAMPLES_PER_CHECK) {
+            tally.kept += 1;
             *per_check += 1;
-            *per_key += 1;
+            let v = make();
+            debug_assert!(v.check == check && v.fingerprint == fingerprint);
             self.violations.push(v);
+        }
+    }
+
+    /// Copy the running tally of one key into `key_counts`.
+    fn sync_key_count(&mut self, check: CheckId, fingerprint: &str) {
+        self.counts
+            .insert(check, self.count_per_check[check as usize]);
+        let count = self.tally[check as usize].get(fingerprint).map(|t| t.count);
+        if let (Some(count), Some(n)) = (
+            count,
+            self.key_counts.get_mut(&(check, fingerprint.to_owned())),
+        ) {
+            *n = count;
+        }
+    }
+
+    /// Copy every running tally into `counts` and `key_counts` (at most [`MAX_FAILURE_KEYS`]
+    /// lookups).
+    fn sync_key_counts(&mut self) {
+        for check in CheckId::ALL {
+            let n = self.count_per_check[check as usize];
+            if n > 0 {
+                self.counts.insert(check, n);
+            }
+        }
+        for ((check, fingerprint), n) in self.key_counts.iter_mut() {
+            if let Some(t) = self.tally[*check as usize].get(fingerprint) {
+                *n = t.count;
+            }
         }
     }
 
@@ -305,8 +366,9 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
             return v;
         }
     }
-    let view = match ResponseView::parse(body) {
-        Ok(view) => view,
+    let mut judge = RecordJudge::new(event, checks, &v);
+    let top = match response::stream(body, &mut judge) {
+        Ok(top) => top,
         Err(e) => {
             let what = if body.is_empty() {
                 "the response body is empty".to_string()
@@ -322,13 +384,17 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
             return v;
         }
     };
-    check_view(event, &view, checks, &mut v);
+    if check_top(&top, checks, &mut v) {
+        v = judge.finish();
+    }
     v
 }
 
-fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: &mut Verdict) {
-    let (records, error_message, error_type) = match view {
-        ResponseView::NotObject(kind) => {
+/// Judge the top level of a parsed response. True when it has a `records` array, whose records
+/// the [`RecordJudge`] has judged as they streamed past.
+fn check_top(top: &Top<'_, usize>, checks: &CheckSet, v: &mut Verdict) -> bool {
+    let (records, error_message, error_type) = match top {
+        Top::NotObject(kind) => {
             v.push(
                 checks,
                 violation(
@@ -340,15 +406,15 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                     ),
                 ),
             );
-            return;
+            return false;
         }
-        ResponseView::Object {
+        Top::Object {
             records,
             error_message,
             error_type,
         } => (records, error_message, error_type),
     };
-    let items = match records {
+    match records {
         None if error_message.is_some() || error_type.is_some() => {
             let kind = error_type
                 .as_ref()
@@ -369,7 +435,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                     ),
                 ),
             );
-            return;
+            false
         }
         None => {
             v.push(
@@ -380,7 +446,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                     "the response has no `records` key",
                 ),
             );
-            return;
+            false
         }
         Some(Err(kind)) => {
             v.push(
@@ -391,65 +457,129 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                     format!("`records` is {}, not an array", kind.article()),
                 ),
             );
-            return;
+            false
         }
-        Some(Ok(items)) => items,
-    };
+        Some(Ok(_)) => true,
+    }
+}
 
-    // Input ids → batch indices. Firehose never repeats an id, but real samples do (`--corpus-raw`):
-    // an id sent twice may come back twice, each answer taking the next unanswered copy. Copies are
-    // chained through `next_copy` so the common case costs one map entry and no allocation per record.
-    let n = event.record_ids.len();
-    let mut expected: FxHashMap<&str, usize> =
-        FxHashMap::with_capacity_and_hasher(n, Default::default());
-    let mut next_copy = vec![usize::MAX; n];
-    let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
-    for (i, id) in event.record_ids.iter().enumerate() {
-        if let Some(&first) = expected.get(id.as_str()) {
-            let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
-            next_copy[tail] = i;
-            last_copy.insert(id.as_str(), i);
-        } else {
-            expected.insert(id.as_str(), i);
+/// Judges the records of a response one by one as the parser reads them ([`ItemSink`]), so no
+/// record outlives its own check: memory stays the body's size whatever the record count.
+struct RecordJudge<'e, 'c> {
+    event: &'e EventView,
+    checks: &'c CheckSet,
+    /// The verdict before the records (at most a size violation); each `records` array starts
+    /// from it again.
+    base: Verdict,
+    v: Verdict,
+    /// Input ids → batch indices. Firehose never repeats an id, but real samples do
+    /// (`--corpus-raw`): an id sent twice may come back twice, each answer taking the next
+    /// unanswered copy. Copies are chained through `next_copy` so the common case costs one map
+    /// entry and no allocation per record.
+    expected: FxHashMap<&'e str, usize>,
+    next_copy: Vec<usize>,
+    seen: Vec<bool>,
+}
+
+impl<'e, 'c> RecordJudge<'e, 'c> {
+    fn new(event: &'e EventView, checks: &'c CheckSet, base: &Verdict) -> Self {
+        let n = event.record_ids.len();
+        let mut expected: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(n, Default::default());
+        let mut next_copy = vec![usize::MAX; n];
+        let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, id) in event.record_ids.iter().enumerate() {
+            if let Some(&first) = expected.get(id.as_str()) {
+                let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
+                next_copy[tail] = i;
+                last_copy.insert(id.as_str(), i);
+            } else {
+                expected.insert(id.as_str(), i);
+            }
+        }
+        RecordJudge {
+            event,
+            checks,
+            base: base.clone(),
+            v: base.clone(),
+            expected,
+            next_copy,
+            seen: vec![false; n],
         }
     }
-    let mut seen = vec![false; n];
-    let data_key = event.source.data_key();
 
-    for (ri, item) in items.iter().enumerate() {
+    /// After the last record: every input record that never came back is missing.
+    fn finish(mut self) -> Verdict {
+        let (checks, seen, event) = (self.checks, &self.seen, self.event);
+        let missing = seen.iter().filter(|s| !**s).count();
+        for (bi, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+            let id = &event.record_ids[bi];
+            self.v.note(checks, CheckId::NoMissingRecordIds, "missing", || {
+                let of = if missing > 1 {
+                    format!(" ({missing} of {} records are missing)", seen.len())
+                } else {
+                    String::new()
+                };
+                violation(
+                    CheckId::NoMissingRecordIds,
+                    "missing",
+                    format!(
+                        "record {bi} (id {}) is missing from the response{of}; Firehose fails the whole batch with Lambda.MissingRecordId",
+                        short_id(id)
+                    ),
+                )
+                .at(bi, Some(id))
+            });
+        }
+        self.v.sync_key_counts();
+        self.v
+    }
+}
+
+impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
+    fn start(&mut self) {
+        self.v = self.base.clone();
+        self.seen.fill(false);
+    }
+
+    fn item(&mut self, ri: usize, item: Item<'a>) {
+        let (checks, v) = (self.checks, &mut self.v);
         let r = match item {
             Item::Record(r) => r,
             Item::NotObject(kind) => {
-                v.push(
-                    checks,
+                v.note(checks, CheckId::ResponseShape, "record-not-object", || {
                     violation(
                         CheckId::ResponseShape,
                         "record-not-object",
                         format!("response record #{ri} is {}, not an object", kind.article()),
                     )
-                    .at(ri, None),
-                );
-                continue;
+                    .at(ri, None)
+                });
+                return;
             }
         };
         let Some(id) = r.record_id.as_str() else {
-            let what = match &r.record_id {
-                Field::Absent => "has no recordId".to_string(),
-                Field::Other(kind) => format!("has a recordId that is {}", kind.article()),
-                Field::Str(_) => unreachable!("handled above"),
-            };
-            v.push(
+            v.note(
                 checks,
-                violation(
-                    CheckId::ResponseShape,
-                    "record-id-not-string",
-                    format!("response record #{ri} {what}"),
-                )
-                .at(ri, None),
+                CheckId::ResponseShape,
+                "record-id-not-string",
+                || {
+                    let what = match &r.record_id {
+                        Field::Other(kind) => format!("has a recordId that is {}", kind.article()),
+                        Field::Absent | Field::Str(_) => "has no recordId".to_string(),
+                    };
+                    violation(
+                        CheckId::ResponseShape,
+                        "record-id-not-string",
+                        format!("response record #{ri} {what}"),
+                    )
+                    .at(ri, None)
+                },
             );
-            continue;
+            return;
         };
-        let batch_index = expected.get(id).map(|&first| {
+        let (seen, next_copy) = (&mut self.seen, &self.next_copy);
+        let batch_index = self.expected.get(id).map(|&first| {
             let mut i = first;
             while seen[i] && next_copy[i] != usize::MAX {
                 i = next_copy[i];
@@ -459,8 +589,7 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
         let label = match batch_index {
             Some(bi) => {
                 if seen[bi] {
-                    v.push(
-                        checks,
+                    v.note(checks, CheckId::NoDuplicateRecordIds, "duplicate", || {
                         violation(
                             CheckId::NoDuplicateRecordIds,
                             "duplicate",
@@ -469,15 +598,14 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                                 short_id(id)
                             ),
                         )
-                        .at(bi, Some(id)),
-                    );
+                        .at(bi, Some(id))
+                    });
                 }
                 seen[bi] = true;
                 Label::Batch(bi, id)
             }
             None => {
-                v.push(
-                    checks,
+                v.note(checks, CheckId::NoUnknownRecordIds, "unknown", || {
                     violation(
                         CheckId::NoUnknownRecordIds,
                         "unknown",
@@ -486,40 +614,14 @@ fn check_view(event: &EventView, view: &ResponseView<'_>, checks: &CheckSet, v: 
                             short_id(id)
                         ),
                     )
-                    .at(ri, Some(id)),
-                );
+                    .at(ri, Some(id))
+                });
                 Label::Response(ri, id)
             }
         };
         let index = batch_index.unwrap_or(ri);
-        check_record(r, id, index, label, event.source, data_key, checks, v);
-    }
-
-    let missing: Vec<usize> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !**s)
-        .map(|(i, _)| i)
-        .collect();
-    for &bi in &missing {
-        let id = &event.record_ids[bi];
-        let of = if missing.len() > 1 {
-            format!(" ({} of {} records are missing)", missing.len(), seen.len())
-        } else {
-            String::new()
-        };
-        v.push(
-            checks,
-            violation(
-                CheckId::NoMissingRecordIds,
-                "missing",
-                format!(
-                    "record {bi} (id {}) is missing from the response{of}; Firehose fails the whole batch with Lambda.MissingRecordId",
-                    short_id(id)
-                ),
-            )
-            .at(bi, Some(id)),
-        );
+        let source = self.event.source;
+        check_record(&r, id, index, label, source, source.data_key(), checks, v);
     }
 }
 
@@ -563,34 +665,32 @@ fn check_record(
                 "ok" | "dropped" | "processingfailed" => " (case matters)",
                 _ => "",
             };
-            v.push(
-                checks,
+            let fp = format!("result={}", clip(other, 40));
+            v.note(checks, CheckId::ResultIsLegal, &fp, || {
                 violation(
                     CheckId::ResultIsLegal,
-                    format!("result={}", clip(other, 40)),
+                    fp.clone(),
                     format!(
                         "{label} has result {:?}; Firehose accepts exactly Ok, Dropped or ProcessingFailed{hint}",
                         clip(other, 60)
                     ),
                 )
-                .at(index, Some(id)),
-            );
+                .at(index, Some(id))
+            });
         }
         None => {
-            let what = match &r.result {
-                Field::Absent => "has no result".to_string(),
-                Field::Other(kind) => format!("has a result that is {}", kind.article()),
-                Field::Str(_) => unreachable!(),
-            };
-            v.push(
-                checks,
+            v.note(checks, CheckId::ResultIsLegal, "result-missing", || {
+                let what = match &r.result {
+                    Field::Other(kind) => format!("has a result that is {}", kind.article()),
+                    Field::Absent | Field::Str(_) => "has no result".to_string(),
+                };
                 violation(
                     CheckId::ResultIsLegal,
                     "result-missing",
                     format!("{label} {what}"),
                 )
-                .at(index, Some(id)),
-            );
+                .at(index, Some(id))
+            });
         }
     }
 
@@ -601,18 +701,19 @@ fn check_record(
         (&r.data, false)
     };
     if result == Some("Ok") && !payload.is_present() {
-        let (fp, msg) = if wrong_key {
-            (
-                "data-instead-of-kafkaRecordValue",
-                format!("{label} is Ok but answers `data`; MSK sources expect `kafkaRecordValue`"),
-            )
+        let fp = if wrong_key {
+            "data-instead-of-kafkaRecordValue"
         } else {
-            ("no-data", format!("{label} is Ok but has no `{data_key}`"))
+            "no-data"
         };
-        v.push(
-            checks,
-            violation(CheckId::OkHasData, fp, msg).at(index, Some(id)),
-        );
+        v.note(checks, CheckId::OkHasData, fp, || {
+            let msg = if wrong_key {
+                format!("{label} is Ok but answers `data`; MSK sources expect `kafkaRecordValue`")
+            } else {
+                format!("{label} is Ok but has no `{data_key}`")
+            };
+            violation(CheckId::OkHasData, fp, msg).at(index, Some(id))
+        });
     }
     match payload {
         Field::Str(s) => match check_base64(s.as_bytes()) {
@@ -623,8 +724,7 @@ fn check_record(
                     && !s.is_empty()
                     && self::base64::last_decoded_byte(s.as_bytes()) != Some(b'\n')
                 {
-                    v.push(
-                        checks,
+                    v.note(checks, CheckId::NewlineDelimited, "no-newline", || {
                         violation(
                             CheckId::NewlineDelimited,
                             "no-newline",
@@ -633,43 +733,42 @@ fn check_record(
                             ),
                         )
                         .at(index, Some(id))
-                        .warning(),
-                    );
+                        .warning()
+                    });
                 }
             }
-            Base64Check::Unpadded => v.push(
-                checks,
+            Base64Check::Unpadded => v.note(checks, CheckId::DataIsBase64, "unpadded", || {
                 violation(
                     CheckId::DataIsBase64,
                     "unpadded",
                     format!("{label}: {data_key} is base64 without `=` padding"),
                 )
                 .at(index, Some(id))
-                .warning(),
-            ),
-            Base64Check::Invalid { offset, reason } => v.push(
-                checks,
-                violation(
-                    CheckId::DataIsBase64,
-                    "invalid",
-                    format!(
-                        "{label}: {data_key} is not base64 ({reason} at offset {offset}); it starts {:?}",
-                        clip(s, 40)
-                    ),
-                )
-                .at(index, Some(id)),
-            ),
+                .warning()
+            }),
+            Base64Check::Invalid { offset, reason } => {
+                v.note(checks, CheckId::DataIsBase64, "invalid", || {
+                    violation(
+                        CheckId::DataIsBase64,
+                        "invalid",
+                        format!(
+                            "{label}: {data_key} is not base64 ({reason} at offset {offset}); it starts {:?}",
+                            clip(s, 40)
+                        ),
+                    )
+                    .at(index, Some(id))
+                })
+            }
         },
         Field::Other(JsonKind::Null) | Field::Absent => {}
-        Field::Other(kind) => v.push(
-            checks,
+        Field::Other(kind) => v.note(checks, CheckId::DataIsBase64, "not-string", || {
             violation(
                 CheckId::DataIsBase64,
                 "not-string",
                 format!("{label}: {data_key} is {}, not a base64 string", kind.article()),
             )
-            .at(index, Some(id)),
-        ),
+            .at(index, Some(id))
+        }),
     }
 
     if let Some(meta) = &r.metadata {
@@ -707,31 +806,34 @@ fn check_metadata(
             )),
         },
         other => {
-            v.push(
+            v.note(
                 checks,
-                violation(
-                    CheckId::PartitionKeysValid,
-                    "metadata-not-object",
-                    format!(
-                        "{label}: metadata is {}, not an object",
-                        kind_of(other).article()
-                    ),
-                )
-                .at(index, Some(id)),
+                CheckId::PartitionKeysValid,
+                "metadata-not-object",
+                || {
+                    violation(
+                        CheckId::PartitionKeysValid,
+                        "metadata-not-object",
+                        format!(
+                            "{label}: metadata is {}, not an object",
+                            kind_of(other).article()
+                        ),
+                    )
+                    .at(index, Some(id))
+                },
             );
             None
         }
     };
     if let Some((fp, what)) = problem {
-        v.push(
-            checks,
+        v.note(checks, CheckId::PartitionKeysValid, fp, || {
             violation(
                 CheckId::PartitionKeysValid,
                 fp,
                 format!("{label}: metadata.partitionKeys {what}; dynamic partitioning would fail"),
             )
-            .at(index, Some(id)),
-        );
+            .at(index, Some(id))
+        });
     }
 }
 
@@ -781,33 +883,45 @@ pub fn compare_answers(first: &Invocation, second: &Invocation) -> Option<Violat
 
 type Normalised = BTreeMap<String, (Option<String>, Option<String>, Option<String>)>;
 
+/// Collects the records of one answer straight into a [`Normalised`] map, never holding the
+/// parsed records themselves (a 6 MB answer of `{}` would cost hundreds of MB as a `Vec`).
+#[derive(Default)]
+struct NormaliseSink(Normalised);
+
+impl<'a> ItemSink<'a> for NormaliseSink {
+    fn start(&mut self) {
+        self.0.clear();
+    }
+
+    fn item(&mut self, _: usize, item: Item<'a>) {
+        let Item::Record(r) = item else { return };
+        let Some(id) = r.record_id.as_str() else {
+            return;
+        };
+        // A repeated id keeps its last answer.
+        self.0.insert(
+            id.to_string(),
+            (
+                r.result.as_str().map(str::to_string),
+                r.data
+                    .as_str()
+                    .or(r.kafka_record_value.as_str())
+                    .map(str::to_string),
+                r.metadata.as_ref().map(Value::to_string),
+            ),
+        );
+    }
+}
+
 fn normalise(body: &[u8]) -> Option<Normalised> {
-    let ResponseView::Object {
-        records: Some(Ok(items)),
-        ..
-    } = ResponseView::parse(body).ok()?
-    else {
-        return None;
-    };
-    Some(
-        items
-            .iter()
-            .filter_map(|item| match item {
-                Item::Record(r) => Some((
-                    r.record_id.as_str()?.to_string(),
-                    (
-                        r.result.as_str().map(str::to_string),
-                        r.data
-                            .as_str()
-                            .or(r.kafka_record_value.as_str())
-                            .map(str::to_string),
-                        r.metadata.as_ref().map(Value::to_string),
-                    ),
-                )),
-                Item::NotObject(_) => None,
-            })
-            .collect(),
-    )
+    let mut sink = NormaliseSink::default();
+    match response::stream(body, &mut sink).ok()? {
+        Top::Object {
+            records: Some(Ok(_)),
+            ..
+        } => Some(sink.0),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -76,27 +76,75 @@ pub enum Item<'a> {
     NotObject(JsonKind),
 }
 
-/// The top level of a response.
+/// The top level of a response, with the `records` array read into `R`: every item for
+/// [`ResponseView`], just their number for [`stream`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum ResponseView<'a> {
+pub enum Top<'a, R> {
     NotObject(JsonKind),
     Object {
         /// `None` when there is no `records` key.
-        records: Option<Result<Vec<Item<'a>>, JsonKind>>,
+        records: Option<Result<R, JsonKind>>,
         /// `errorMessage` / `errorType` at the top level: an error-shaped body.
         error_message: Option<Field<'a>>,
         error_type: Option<Field<'a>>,
     },
 }
 
+/// A whole response in memory, for readers that need its records twice (the `deterministic`
+/// comparison, delivery). The oracle itself uses [`stream`].
+pub type ResponseView<'a> = Top<'a, Vec<Item<'a>>>;
+
 impl<'a> ResponseView<'a> {
     /// Parse `body`; an error means the body is not JSON (or not UTF-8).
     pub fn parse(body: &'a [u8]) -> Result<ResponseView<'a>, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let view = TopSeed.deserialize(&mut de)?;
-        de.end()?;
-        Ok(view)
+        let mut items = Vec::new();
+        Ok(match stream(body, &mut items)? {
+            Top::NotObject(kind) => Top::NotObject(kind),
+            Top::Object {
+                records,
+                error_message,
+                error_type,
+            } => Top::Object {
+                records: records.map(|r| r.map(|_| items)),
+                error_message,
+                error_type,
+            },
+        })
     }
+}
+
+/// Receives the elements of `records` one at a time as they are parsed.
+///
+/// Why: a hostile 6 MB answer of `{}` records holds two million records, and a `Vec<Item>` of
+/// them costs ~300 MB where the body itself is 6 MB; judged one by one, they cost nothing.
+pub trait ItemSink<'a> {
+    /// A `records` array begins. JSON lets a key repeat and the last one wins (as `serde_json`'s
+    /// own maps do), so whatever an earlier array produced must be forgotten here.
+    fn start(&mut self);
+    /// The `index`-th element of the array.
+    fn item(&mut self, index: usize, item: Item<'a>);
+}
+
+impl<'a> ItemSink<'a> for Vec<Item<'a>> {
+    fn start(&mut self) {
+        self.clear();
+    }
+    fn item(&mut self, _: usize, item: Item<'a>) {
+        self.push(item);
+    }
+}
+
+/// Parse `body`, handing each element of the last `records` array to `sink` as it is read; the
+/// result's `records` holds how many there were. An error means the body is not JSON (or not
+/// UTF-8) — what `sink` saw before the error then means nothing.
+pub fn stream<'a, S: ItemSink<'a>>(
+    body: &'a [u8],
+    sink: &mut S,
+) -> Result<Top<'a, usize>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let view = TopSeed { sink }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(view)
 }
 
 /// Strings borrowed from the input when possible.
@@ -279,23 +327,29 @@ impl<'de> DeserializeSeed<'de> for ItemSeed {
     }
 }
 
-struct RecordsSeed;
+struct RecordsSeed<'s, S> {
+    sink: &'s mut S,
+}
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed {
-    type Value = Result<Vec<Item<'de>>, JsonKind>;
+impl<'de, S: ItemSink<'de>> DeserializeSeed<'de> for RecordsSeed<'_, S> {
+    type Value = Result<usize, JsonKind>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct RecordsVisitor;
-        impl<'de> Visitor<'de> for RecordsVisitor {
-            type Value = Result<Vec<Item<'de>>, JsonKind>;
+        struct RecordsVisitor<'s, S> {
+            sink: &'s mut S,
+        }
+        impl<'de, S: ItemSink<'de>> Visitor<'de> for RecordsVisitor<'_, S> {
+            type Value = Result<usize, JsonKind>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a records array")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(64));
+                self.sink.start();
+                let mut n = 0;
                 while let Some(item) = seq.next_element_seed(ItemSeed)? {
-                    items.push(item);
+                    self.sink.item(n, item);
+                    n += 1;
                 }
-                Ok(Ok(items))
+                Ok(Ok(n))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 KindVisitor.visit_map(map).map(Err)
@@ -319,18 +373,22 @@ impl<'de> DeserializeSeed<'de> for RecordsSeed {
                 Ok(Err(JsonKind::Number))
             }
         }
-        d.deserialize_any(RecordsVisitor)
+        d.deserialize_any(RecordsVisitor { sink: self.sink })
     }
 }
 
-struct TopSeed;
+struct TopSeed<'s, S> {
+    sink: &'s mut S,
+}
 
-impl<'de> DeserializeSeed<'de> for TopSeed {
-    type Value = ResponseView<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ResponseView<'de>, D::Error> {
-        struct TopVisitor;
-        impl<'de> Visitor<'de> for TopVisitor {
-            type Value = ResponseView<'de>;
+impl<'de, S: ItemSink<'de>> DeserializeSeed<'de> for TopSeed<'_, S> {
+    type Value = Top<'de, usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct TopVisitor<'s, S> {
+            sink: &'s mut S,
+        }
+        impl<'de, S: ItemSink<'de>> Visitor<'de> for TopVisitor<'_, S> {
+            type Value = Top<'de, usize>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a response object")
             }
@@ -340,7 +398,11 @@ impl<'de> DeserializeSeed<'de> for TopSeed {
                 let mut error_type = None;
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
-                        Key::Records => records = Some(map.next_value_seed(RecordsSeed)?),
+                        Key::Records => {
+                            records = Some(map.next_value_seed(RecordsSeed {
+                                sink: &mut *self.sink,
+                            })?)
+                        }
                         Key::ErrorMessage => error_message = Some(map.next_value()?),
                         Key::ErrorType => error_type = Some(map.next_value()?),
                         _ => {
@@ -348,35 +410,35 @@ impl<'de> DeserializeSeed<'de> for TopSeed {
                         }
                     }
                 }
-                Ok(ResponseView::Object {
+                Ok(Top::Object {
                     records,
                     error_message,
                     error_type,
                 })
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                KindVisitor.visit_seq(seq).map(ResponseView::NotObject)
+                KindVisitor.visit_seq(seq).map(Top::NotObject)
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(ResponseView::NotObject(JsonKind::String))
+                Ok(Top::NotObject(JsonKind::String))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ResponseView::NotObject(JsonKind::Null))
+                Ok(Top::NotObject(JsonKind::Null))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(ResponseView::NotObject(JsonKind::Bool))
+                Ok(Top::NotObject(JsonKind::Bool))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(ResponseView::NotObject(JsonKind::Number))
+                Ok(Top::NotObject(JsonKind::Number))
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(ResponseView::NotObject(JsonKind::Number))
+                Ok(Top::NotObject(JsonKind::Number))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(ResponseView::NotObject(JsonKind::Number))
+                Ok(Top::NotObject(JsonKind::Number))
             }
         }
-        d.deserialize_any(TopVisitor)
+        d.deserialize_any(TopVisitor { sink: self.sink })
     }
 }
 
@@ -414,5 +476,24 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn stream_hands_over_the_last_array_and_counts_it() {
+        let mut items = Vec::new();
+        let top = stream(
+            br#"{"records":[1,2,3],"x":[],"records":[{"recordId":"a"}]}"#,
+            &mut items,
+        )
+        .unwrap();
+        assert!(matches!(
+            top,
+            Top::Object {
+                records: Some(Ok(1)),
+                ..
+            }
+        ));
+        assert_eq!(items.len(), 1);
+        assert!(matches!(&items[0], Item::Record(r) if r.record_id.as_str() == Some("a")));
     }
 }

@@ -420,3 +420,69 @@ mod every_counted_failure_has_an_example {
         assert_eq!(verdict.counts[&CheckId::ResultIsLegal], n as u64);
     }
 }
+
+#[test]
+fn a_repeated_records_key_is_judged_by_its_last_array() {
+    // JSON lets a key repeat; the last one wins, and what the first array streamed is forgotten.
+    let v = check(
+        &event(&["a"]),
+        &answer(r#"{"records":[{},{}],"records":[{"recordId":"a","result":"Ok","data":"aGk="}]}"#),
+        &CheckSet::default(),
+    );
+    assert!(!v.failed(), "{:?}", v.violations);
+    assert_eq!(v.results.ok, 1);
+    let v = check(
+        &event(&["a"]),
+        &answer(r#"{"records":[{"recordId":"a","result":"Ok","data":"aGk="}],"records":7}"#),
+        &CheckSet::default(),
+    );
+    assert_eq!(
+        v.failure_keys(),
+        vec![(CheckId::ResponseShape, "records-not-array".into())]
+    );
+    assert_eq!(v.results.ok, 0);
+}
+
+#[test]
+fn a_million_empty_records_are_counted_exactly_with_few_examples() {
+    let n = 1_000_000;
+    let body = format!("{{\"records\":[{}]}}", vec!["{}"; n].join(","));
+    let v = check(&event(&["a", "b"]), &answer(&body), &CheckSet::default());
+    assert_eq!(v.counts[&CheckId::ResponseShape], n as u64);
+    assert_eq!(
+        v.key_counts[&(CheckId::ResponseShape, "record-id-not-string".to_string())],
+        n as u64
+    );
+    assert_eq!(v.counts[&CheckId::NoMissingRecordIds], 2);
+    assert!(
+        v.violations.len() <= 2 * EXAMPLES_PER_KEY,
+        "{}",
+        v.violations.len()
+    );
+    assert_eq!(
+        v.violations[0].message,
+        "response record #0 has no recordId"
+    );
+}
+
+#[test]
+fn counts_pushed_after_check_stay_exact() {
+    // The runner adds `deterministic` violations to a finished verdict.
+    let mut v = check(
+        &event(&["a"]),
+        &answer(r#"{"records":[]}"#),
+        &CheckSet::all(),
+    );
+    let d = compare_answers(
+        &answer(r#"{"records":[]}"#),
+        &answer(r#"{"records":[{"recordId":"a"}]}"#),
+    )
+    .expect("the answers differ");
+    v.push(&CheckSet::all(), d.clone());
+    v.push(&CheckSet::all(), d);
+    assert_eq!(
+        v.key_counts[&(CheckId::Deterministic, "differs".to_string())],
+        2
+    );
+    assert_eq!(v.counts[&CheckId::Deterministic], 2);
+}
