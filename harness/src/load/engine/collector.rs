@@ -47,6 +47,8 @@ pub(super) struct Collector<'a> {
     pub(super) target: String,
     pub(super) started_at: SystemTime,
     pub(super) notes: Vec<String>,
+    /// `--max-hangs` and the timeout, for the note when they stop the run.
+    pub(super) max_hangs: (u32, Duration),
 }
 
 impl<'a> Collector<'a> {
@@ -94,6 +96,7 @@ impl<'a> Collector<'a> {
             target,
             started_at,
             notes,
+            max_hangs: (plan.max_hangs, plan.timeout),
         }
     }
 
@@ -115,6 +118,20 @@ impl<'a> Collector<'a> {
 
     /// Fold one record in. Returns a reason to stop everything at once.
     pub(super) fn take(&mut self, r: Record) -> Option<Stopped> {
+        let hang_limit = r.hang_limit;
+        let stop = self.fold(r);
+        if hang_limit && stop.is_none() && self.stopped.is_none() {
+            self.note(format!(
+                "cut short: {} invocations in a row got no answer within {} (--max-hangs); the invocations not sent were not judged",
+                self.max_hangs.0,
+                crate::values::format_duration(self.max_hangs.1)
+            ));
+            return Some(Stopped::Hanging);
+        }
+        stop
+    }
+
+    fn fold(&mut self, r: Record) -> Option<Stopped> {
         let answered = match r.end {
             End::Interrupted => {
                 self.interrupted += 1;
@@ -314,7 +331,12 @@ impl<'a> Collector<'a> {
         }
     }
 
-    pub(super) fn finish(mut self, duration: Duration, peak_in_flight: u64) -> LoadOutcome {
+    pub(super) fn finish(
+        mut self,
+        duration: Duration,
+        peak_in_flight: u64,
+        answered_any: bool,
+    ) -> LoadOutcome {
         for closed in self.intervals.finish() {
             self.close(closed);
         }
@@ -362,6 +384,7 @@ impl<'a> Collector<'a> {
             interrupted: self.interrupted,
             peak_in_flight,
             stopped: self.stopped,
+            answered_any,
             unreachable: self.unreachable,
             thresholds: judged,
             hlog,

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::schedule::{Partition, Schedule, Slot};
 use super::super::{EventSource, Prepared};
+use super::Runtimes;
 
 /// The schedule's position, shared by the workers (a plain lock: taking a slot never waits).
 pub(super) struct Dispatch {
@@ -36,6 +37,9 @@ pub(super) struct Dispatcher {
     pub(super) exhausted: CancellationToken,
     /// Slots taken but not yet sent (waiting for their event or due time).
     pub(super) waiting: AtomicU64,
+    /// Told when `waiting` drops to zero, so the collector can start the grace period without
+    /// polling for it (a poll in a loop spins a core and stops a paused clock from moving).
+    pub(super) all_sent: tokio::sync::Notify,
     pub(super) slots: std::sync::Mutex<Dispatch>,
     pub(super) feed: EventFeed,
 }
@@ -76,10 +80,17 @@ impl Dispatcher {
                 warmup,
             }),
             None => {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.sent_one();
                 self.finish();
                 None
             }
+        }
+    }
+
+    /// A taken slot was sent or given up.
+    pub(super) fn sent_one(&self) {
+        if self.waiting.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.all_sent.notify_one();
         }
     }
 
@@ -141,6 +152,9 @@ pub(super) struct EventFeed {
     pub(super) generated: tokio::sync::Mutex<Vec<mpsc::Receiver<Arc<Prepared>>>>,
     /// Each queue's first event, taken by [`EventFeed::prime`] before the clock starts.
     pub(super) primed: std::sync::Mutex<Vec<Option<Arc<Prepared>>>>,
+    /// [`Runtimes::Current`]: no generator threads, each event is made when its slot is taken (the
+    /// partition maps the slot to its global index).
+    pub(super) inline: Option<Partition>,
 }
 
 /// Batches a generator thread may have ready ahead of the schedule: enough to hide generation
@@ -148,9 +162,10 @@ pub(super) struct EventFeed {
 pub(super) const LOOKAHEAD_PER_THREAD: usize = 4;
 
 impl EventFeed {
-    pub(super) fn new(source: &EventSource, partition: Partition) -> EventFeed {
+    pub(super) fn new(source: &EventSource, partition: Partition, runtimes: Runtimes) -> EventFeed {
         let mut generated = Vec::new();
-        if let EventSource::Generate { config, seed } = source {
+        let inline = (runtimes == Runtimes::Current).then_some(partition);
+        if let (EventSource::Generate { config, seed }, None) = (source, inline) {
             let threads = std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .clamp(1, 4) as u64;
@@ -181,6 +196,7 @@ impl EventFeed {
             source: source.clone(),
             primed: std::sync::Mutex::new(vec![None; generated.len()]),
             generated: tokio::sync::Mutex::new(generated),
+            inline,
         }
     }
 
@@ -200,6 +216,14 @@ impl EventFeed {
         match &self.source {
             EventSource::Fixed(e) => Some(e.clone()),
             EventSource::Pool(pool) => pool.get((k % pool.len().max(1) as u64) as usize).cloned(),
+            EventSource::Generate { config, seed } if self.inline.is_some() => {
+                let partition = self.inline.unwrap_or(Partition::WHOLE);
+                Some(Arc::new(Prepared::generated(
+                    config,
+                    *seed,
+                    partition.global(j),
+                )))
+            }
             EventSource::Generate { .. } => {
                 let mut queues = self.generated.lock().await;
                 let n = queues.len() as u64;

@@ -26,7 +26,7 @@ mod outcome;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::sync::mpsc;
@@ -43,6 +43,23 @@ use outcome::Record;
 pub use outcome::{LoadOutcome, Stopped};
 use worker::{CaseSaver, Shared, spawn_workers};
 
+/// Where the engine runs, and so whose clock it reads.
+///
+/// Every timestamp the engine takes is a [`tokio::time::Instant`]: the runtime's clock, which a test
+/// can pause and advance. The mode decides the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Runtimes {
+    /// One single-threaded runtime per core (as oha runs), sends timed to well under a millisecond
+    /// by yielding through the timer's millisecond grain, generated events made on background
+    /// threads, and big answers judged on a bounded blocking pool so the oracle cannot stall timers.
+    #[default]
+    PerCore,
+    /// Everything on the caller's runtime, on tokio's timer alone, events generated and answers
+    /// judged inline: under `#[tokio::test(start_paused = true)]` a run is deterministic and takes
+    /// no real time.
+    Current,
+}
+
 /// Batches waiting for the collector at most: a full channel holds up the workers, never memory.
 const CHANNEL: usize = 64;
 
@@ -54,7 +71,7 @@ pub async fn run_load(
     sink: &mut dyn EventSink,
     cancel: CancellationToken,
 ) -> LoadOutcome {
-    let feed = EventFeed::new(&plan.events, plan.schedule.slice());
+    let feed = EventFeed::new(&plan.events, plan.schedule.slice(), plan.runtimes);
     tokio::select! {
         _ = feed.prime() => {}
         _ = cancel.cancelled() => {}
@@ -86,6 +103,11 @@ pub async fn run_load(
             claimed: Default::default(),
         },
         delivery: plan.delivery.clone(),
+        runtimes: plan.runtimes,
+        oracle: Arc::new(tokio::sync::Semaphore::new(worker::oracle_threads())),
+        max_hangs: plan.max_hangs,
+        hangs_in_a_row: AtomicU32::new(0),
+        answered: AtomicBool::new(false),
     });
     let mut collector = Collector::new(&plan, target.describe(), start, started_at, sink);
     collector.emit(LoadEvent::Started {
@@ -117,6 +139,7 @@ pub async fn run_load(
         stop: stop_sending.clone(),
         exhausted: CancellationToken::new(),
         waiting: AtomicU64::new(0),
+        all_sent: tokio::sync::Notify::new(),
         slots: std::sync::Mutex::new(Dispatch {
             schedule: plan.schedule.clone(),
             claimed: 0,
@@ -137,6 +160,7 @@ pub async fn run_load(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut grace_ends: Option<tokio::time::Instant> = None;
     let mut interrupted_by_user = false;
+    let mut exhausted = false;
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
@@ -159,7 +183,8 @@ pub async fn run_load(
                     stop_sending.cancel();
                 }
             }
-            _ = dispatcher.exhausted.cancelled(), if grace_ends.is_none() => {}
+            _ = dispatcher.exhausted.cancelled(), if !exhausted => exhausted = true,
+            _ = dispatcher.all_sent.notified(), if exhausted && grace_ends.is_none() => {}
             _ = sleep_until_opt(grace_ends), if grace_ends.is_some() && !shared.hard_stop.is_cancelled() => {
                 shared.hard_stop.cancel();
             }
@@ -209,7 +234,11 @@ pub async fn run_load(
         collector.stop(Stopped::Overrun { unsent });
     }
     let peak = shared.peak_in_flight.load(Ordering::Relaxed);
-    collector.finish(start.elapsed(), peak)
+    collector.finish(
+        start.elapsed(),
+        peak,
+        shared.answered.load(Ordering::Relaxed),
+    )
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -247,3 +276,6 @@ fn trim_rate(r: f64) -> String {
     let s = format!("{r:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,6 +24,8 @@ pub enum Stopped {
     /// Open model: sends fell further behind the schedule than the grace period, so the slots
     /// still unsent were given up (k6's dropped iterations) instead of running for hours.
     Overrun { unsent: u64 },
+    /// `--max-hangs` invocations in a row got no answer within the timeout.
+    Hanging,
 }
 
 /// What a load run measured.
@@ -45,6 +47,9 @@ pub struct LoadOutcome {
     pub interrupted: u64,
     pub peak_in_flight: u64,
     pub stopped: Option<Stopped>,
+    /// Some invocation got an answer (anything but a timeout): a run stopped for hanging before
+    /// any did judged nothing (exit 4).
+    pub answered_any: bool,
     pub unreachable: Option<TargetError>,
     pub thresholds: Vec<(Threshold, Judged, bool)>,
     pub hlog: Option<PathBuf>,
@@ -69,6 +74,12 @@ impl LoadOutcome {
 
     pub fn threshold_breached(&self) -> bool {
         self.thresholds.iter().any(|(_, j, _)| !j.passed)
+    }
+
+    /// `--max-hangs` stopped the run before anything answered: only timeouts were seen, which
+    /// says nothing about the contract (exit 4, as in `check`).
+    pub fn hung_before_any_answer(&self) -> bool {
+        self.stopped == Some(Stopped::Hanging) && !self.answered_any
     }
 
     /// Nothing answered: the run judged nothing, which must not read as a pass.
@@ -106,4 +117,6 @@ pub(super) struct Record {
     pub(super) sent: Instant,
     pub(super) done: Instant,
     pub(super) end: End,
+    /// This invocation made `--max-hangs` in a row without an answer: the run stops.
+    pub(super) hang_limit: bool,
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -11,12 +11,13 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::super::Prepared;
+use super::Runtimes;
 use super::dispatch::{Claimed, Dispatcher};
 use super::outcome::{Answered, End, Record};
 use crate::conformance::{FailureGroup, Minimal, SavedCase, write_case};
 use crate::contract::{self, CheckId, CheckSet, Severity, Verdict};
 use crate::events::Phase;
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, Outcome};
 use crate::targets::Target;
 
 /// What every invocation task shares.
@@ -32,6 +33,27 @@ pub(super) struct Shared {
     pub(super) peak_in_flight: AtomicU64,
     pub(super) cases: CaseSaver,
     pub(super) delivery: Option<Arc<crate::delivery::DeliveryLog>>,
+    pub(super) runtimes: Runtimes,
+    /// Permits to judge a big answer off the worker runtimes (see [`JUDGE_INLINE_MAX`]).
+    pub(super) oracle: Arc<tokio::sync::Semaphore>,
+    /// `--max-hangs` (0 = never).
+    pub(super) max_hangs: u32,
+    /// Invocations in a row, in completion order, that got no answer within the timeout.
+    pub(super) hangs_in_a_row: AtomicU32,
+    /// Some invocation got an answer that was not a timeout.
+    pub(super) answered: AtomicBool,
+}
+
+/// Answers (and events) up to this size are judged where they arrive: the oracle takes
+/// microseconds on them, less than a hand-off to another thread would cost. Bigger ones — a
+/// 6 MB answer of millions of `{}` records costs the oracle seconds — go to a blocking pool, so
+/// they cannot hold up the worker runtime's timers, timeouts and the end of the grace period.
+pub(super) const JUDGE_INLINE_MAX: usize = 256 * 1024;
+
+/// Big answers judged at once at most: one per core, so judging competes with sending for the
+/// CPU no more than the machine has, and at most that many big verdicts are held in memory.
+pub(super) fn oracle_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Saves the first few failing cases per check, from whichever invocation gets there first.
@@ -144,7 +166,7 @@ pub(super) const BATCH_AGE: Duration = Duration::from_millis(20);
 
 impl Batch {
     pub(super) fn push(&mut self, r: Record) -> bool {
-        let urgent = matches!(r.end, End::Unreachable(_));
+        let urgent = matches!(r.end, End::Unreachable(_)) || r.hang_limit;
         self.records.push(r);
         urgent || self.records.len() >= BATCH_RECORDS || self.records[0].done.elapsed() >= BATCH_AGE
     }
@@ -182,21 +204,35 @@ pub(super) async fn worker(
             batch.flush().await;
             tokio::select! {
                 biased;
-                _ = sleep_precisely(due) => {}
+                _ = sleep_until(shared.runtimes, due) => {}
                 _ = dispatch.stop.cancelled() => {
-                    dispatch.waiting.fetch_sub(1, Ordering::Relaxed);
+                    dispatch.sent_one();
                     break;
                 }
             }
         }
-        dispatch.waiting.fetch_sub(1, Ordering::Relaxed);
+        dispatch.sent_one();
         let intended = claimed.due.unwrap_or_else(Instant::now);
-        let record = invoke_one(&shared, &claimed, intended, hard_stop.as_mut()).await;
+        let record = invoke_one(&shared, claimed, intended, hard_stop.as_mut()).await;
+        if record.hang_limit {
+            // No further send, here or on another worker, before the collector hears of it.
+            dispatch.stop.cancel();
+            shared.hard_stop.cancel();
+        }
         if batch.push(record) {
             batch.flush().await;
         }
     }
     batch.flush().await;
+}
+
+/// Sleep until `due` on the mode's clock: tokio's timer alone on the caller's runtime (exact in
+/// paused time, where yielding would never let the clock move), [`sleep_precisely`] otherwise.
+async fn sleep_until(runtimes: Runtimes, due: Instant) {
+    match runtimes {
+        Runtimes::PerCore => sleep_precisely(due).await,
+        Runtimes::Current => tokio::time::sleep_until(due).await,
+    }
 }
 
 /// Sleep until `due`, to well under a millisecond. tokio's timer has a millisecond grain and
@@ -207,7 +243,7 @@ pub(super) async fn sleep_precisely(due: Instant) {
     if let Some(coarse) = due.checked_sub(GRAIN)
         && coarse > Instant::now()
     {
-        tokio::time::sleep_until(coarse.into()).await;
+        tokio::time::sleep_until(coarse).await;
     }
     while Instant::now() < due {
         tokio::task::yield_now().await;
@@ -228,6 +264,12 @@ pub(super) fn spawn_workers(
     tx: &mpsc::Sender<Vec<Record>>,
     done: &CancellationToken,
 ) {
+    if shared.runtimes == Runtimes::Current {
+        for _ in 0..n {
+            tokio::spawn(worker(shared.clone(), dispatch.clone(), tx.clone()));
+        }
+        return;
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |c| c.get())
         .clamp(1, n.max(1));
@@ -264,10 +306,10 @@ pub(super) fn spawn_workers(
 
 /// One invocation: send, judge, save a case if it is among the first few of its check.
 pub(super) async fn invoke_one(
-    shared: &Shared,
-    claimed: &Claimed,
+    shared: &Arc<Shared>,
+    claimed: Claimed,
     intended: Instant,
-    hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    mut hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Record {
     let event = &claimed.event;
     let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -279,58 +321,104 @@ pub(super) async fn invoke_one(
         tokio::select! {
             biased;
             r = shared.target.invoke(event.bytes.clone(), shared.timeout) => Some(r),
-            _ = hard_stop => None,
+            _ = hard_stop.as_mut() => None,
         }
     };
     let done = Instant::now();
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let end = match result {
-        None => End::Interrupted,
-        Some(Err(e)) if !shared.reached.load(Ordering::Relaxed) => End::Unreachable(e),
-        Some(result) => {
-            let inv = match result {
-                Ok(inv) => {
-                    shared.reached.store(true, Ordering::Relaxed);
-                    inv
-                }
-                // Reachable before, gone now: the transformer died under load. That is a finding.
-                Err(e) => Invocation::broken(e.to_string(), done - sent),
-            };
-            if inv.unjudged() {
-                return Record {
-                    warmup: claimed.warmup,
-                    intended,
-                    sent,
-                    done,
-                    end: End::Throttled,
-                };
-            }
-            let verdict = contract::check(&event.view, &inv, &shared.checks);
-            if let Some(delivery) = shared.delivery.as_ref().filter(|_| !claimed.warmup) {
-                delivery.observe(&event.bytes, &inv, &verdict);
-            }
-            let saved = if verdict.failed() {
-                shared
-                    .cases
-                    .save(shared.target.as_ref(), event, &inv, &verdict)
-            } else {
-                Vec::new()
-            };
-            End::Answered(Box::new(Answered {
-                records: event.view.record_ids.len() as u64,
-                bytes_in: event.bytes.len() as u64,
-                bytes_out: inv.body.len() as u64,
-                verdict,
-                saved,
-                queue_wait: inv.queue_wait,
-            }))
-        }
-    };
-    Record {
+    let mut record = Record {
         warmup: claimed.warmup,
         intended,
         sent,
         done,
-        end,
+        end: End::Interrupted,
+        hang_limit: false,
+    };
+    let inv = match result {
+        None => return record,
+        Some(Err(e)) if !shared.reached.load(Ordering::Relaxed) => {
+            record.end = End::Unreachable(e);
+            return record;
+        }
+        Some(Ok(inv)) => {
+            shared.reached.store(true, Ordering::Relaxed);
+            record.hang_limit = shared.count_hang(&inv);
+            inv
+        }
+        // Reachable before, gone now: the transformer died under load. That is a finding.
+        Some(Err(e)) => Invocation::broken(e.to_string(), done - sent),
+    };
+    if inv.unjudged() {
+        record.end = End::Throttled;
+        return record;
+    }
+    let big = inv.body.len().max(event.bytes.len()) > JUDGE_INLINE_MAX;
+    let answered = if big && shared.runtimes == Runtimes::PerCore {
+        // Off the worker runtime; a hard stop (end of grace, Ctrl-C) does not wait for it.
+        tokio::select! {
+            biased;
+            a = judge_elsewhere(shared.clone(), claimed.event.clone(), inv, claimed.warmup) => a,
+            _ = hard_stop => None,
+        }
+    } else {
+        Some(judge(shared, event, inv, claimed.warmup))
+    };
+    if let Some(a) = answered {
+        record.end = End::Answered(Box::new(a));
+    }
+    record
+}
+
+/// Judge on the blocking pool, one big answer per core at a time. `None` if the pool is gone.
+async fn judge_elsewhere(
+    shared: Arc<Shared>,
+    event: Arc<Prepared>,
+    inv: Invocation,
+    warmup: bool,
+) -> Option<Answered> {
+    let permit = shared.oracle.clone().acquire_owned().await.ok()?;
+    let judged = tokio::task::spawn_blocking(move || {
+        let answered = judge(&shared, &event, inv, warmup);
+        drop(permit);
+        answered
+    });
+    judged.await.ok()
+}
+
+/// The oracle, what Firehose would deliver, and the first few failing cases of each check.
+fn judge(shared: &Shared, event: &Prepared, inv: Invocation, warmup: bool) -> Answered {
+    let verdict = contract::check(&event.view, &inv, &shared.checks);
+    if let Some(delivery) = shared.delivery.as_ref().filter(|_| !warmup) {
+        delivery.observe(&event.bytes, &inv, &verdict);
+    }
+    let saved = if verdict.failed() {
+        shared
+            .cases
+            .save(shared.target.as_ref(), event, &inv, &verdict)
+    } else {
+        Vec::new()
+    };
+    Answered {
+        records: event.view.record_ids.len() as u64,
+        bytes_in: event.bytes.len() as u64,
+        bytes_out: inv.body.len() as u64,
+        verdict,
+        saved,
+        queue_wait: inv.queue_wait,
+    }
+}
+
+impl Shared {
+    /// Count an answer toward `--max-hangs`, in completion order, as `check` does: a timeout adds
+    /// one, anything else resets. True when this one reaches the limit.
+    fn count_hang(&self, inv: &Invocation) -> bool {
+        if inv.outcome == Outcome::TimedOut {
+            let n = self.hangs_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            self.max_hangs > 0 && n >= self.max_hangs
+        } else {
+            self.hangs_in_a_row.store(0, Ordering::Relaxed);
+            self.answered.store(true, Ordering::Relaxed);
+            false
+        }
     }
 }
