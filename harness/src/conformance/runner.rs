@@ -380,7 +380,7 @@ impl Runner<'_> {
         let workers = self.plan.workers.max(1);
         // How far past the case being judged cases may run: a long shrink must not pile up
         // answers (each up to 6 MB) in memory.
-        let ahead = 2 * workers as u64;
+        let ahead = 8 * workers as u64;
         let (plan, target, reach) = (self.plan, self.target, self.reach);
         let judge = Judge {
             target,
