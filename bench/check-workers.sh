@@ -73,7 +73,7 @@ run() {
   local start end
   start=$(date +%s.%N)
   "$H" check --target "$URL" --seed "$SEED" --cases 100 --records 1..10 --record-size 0..4KB \
-    --no-regressions --quiet --workers "$workers" --report-dir "$WORK/w$workers" >/dev/null || true
+    --no-regressions --quiet --workers "$workers" --report-dir "$WORK/w$workers" >/dev/null 2>&1 || true
   end=$(date +%s.%N)
   echo "$end - $start" | bc
 }
