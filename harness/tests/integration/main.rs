@@ -19,4 +19,5 @@ mod spine;
 mod stdio;
 mod support;
 mod verdicts;
+mod workers;
 mod zoo;
