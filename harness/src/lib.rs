@@ -15,6 +15,8 @@
 //! - [`emulator`] — an embedded Lambda Runtime API that runs real functions (`exec:`, `emulate`).
 //! - [`invocation`] — [`invocation::Invocation`], what one call produced.
 //! - [`contract`] — the oracle: `(event, invocation) → Verdict`.
+//! - [`case`] — one case: input, `attempt()` (invoke + reach policy + contract), failure groups,
+//!   minimal cases, `case.json`; shared by check, load, replay and validate.
 //! - [`conformance`] — `check`: phases, shrinking, case folders, regressions.
 //! - [`delivery`] — what Firehose would deliver: `delivered/`, `processing-failed/`, dropped ids.
 //! - [`load`] — `load`: schedules, the one open/closed engine, mergeable histograms, thresholds.
@@ -23,6 +25,7 @@
 //! - [`supervisor`] — `__spawn`: what `exec:`/`stdio:` functions run under, so none outlives the run.
 //! - [`exit_codes`], [`errors`] — outcomes and failures → exit codes, in one place.
 
+pub mod case;
 pub mod cli;
 pub mod conformance;
 pub mod contract;

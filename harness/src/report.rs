@@ -22,7 +22,7 @@ pub const NOTHING_ANSWERED_HANGING: &str = "no invocation got an answer: the fir
 
 /// Why a run that judged nothing exits 4, when no target error says why.
 pub fn nothing_judged_reason(outcome: &CheckOutcome) -> &'static str {
-    if outcome.stopped == Some("hanging") {
+    if outcome.stopped == Some(crate::case::Stopped::Hanging) {
         NOTHING_ANSWERED_HANGING
     } else {
         NOTHING_JUDGED
@@ -183,7 +183,7 @@ pub fn check_report(outcome: &CheckOutcome, plan: &CheckPlan, started: SystemTim
     report.seed = Some(outcome.seed.to_string());
     report.started_at = timestamp(started);
     report.duration_ms = outcome.duration.as_millis() as u64;
-    report.stopped_early = outcome.stopped.map(str::to_string);
+    report.stopped_early = outcome.stopped.as_ref().map(|s| s.name().to_string());
     report.phases = outcome
         .phases
         .iter()

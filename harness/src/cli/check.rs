@@ -31,6 +31,11 @@ pub struct CheckArgs {
     /// Stop after this many failing cases.
     #[arg(long, value_name = "N")]
     pub max_failures: Option<u64>,
+    /// Cases in flight at once: N, or `auto` (the --instances of exec:/image:, 4 for http(s):// and
+    /// lambda:, 1 for invoke+http(s)://, stdio: and builtin:). Answers are judged in case order, so
+    /// the report is the same for any N.
+    #[arg(long, default_value = "1", value_name = "N|auto")]
+    pub workers: String,
     /// Stop after this many invocations in a row got no answer within --timeout (0 = never).
     #[arg(long, default_value_t = crate::conformance::DEFAULT_MAX_HANGS, value_name = "N")]
     pub max_hangs: u32,
@@ -91,6 +96,7 @@ impl CheckArgs {
             .map_err(|e| CliError::usage(format!("--deadline: {e}")))?;
         plan.max_failures = self.max_failures;
         plan.max_hangs = self.max_hangs;
+        plan.workers = workers(&self.workers, &spec, self.target.instances)?;
         if self.max_failures == Some(0) {
             return Err(CliError::usage("--max-failures must be at least 1"));
         }
@@ -109,6 +115,31 @@ impl CheckArgs {
             plan.notes.extend(notes);
         }
         Ok(plan)
+    }
+}
+
+/// `--workers N|auto`. Auto uses what the target can serve at once: every instance of a function
+/// the harness runs; 4 calls to a service that scales by itself (a URL, Lambda); one to RIE, which
+/// breaks on concurrent invokes, to `stdio:`, which starts a process per call, and to `builtin:`,
+/// which computes in the harness's own task.
+fn workers(
+    value: &str,
+    spec: &targets::TargetSpec,
+    instances: Option<usize>,
+) -> Result<usize, CliError> {
+    use targets::TargetSpec;
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(match spec {
+            TargetSpec::Exec(_) | TargetSpec::Image(_) => instances.unwrap_or(1),
+            TargetSpec::Http(_) | TargetSpec::Lambda(_) => 4,
+            TargetSpec::InvokeHttp { .. } | TargetSpec::Stdio(_) | TargetSpec::Builtin(_) => 1,
+        });
+    }
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(CliError::usage(format!(
+            "--workers: `{value}` is neither a number of at least 1 nor `auto`"
+        ))),
     }
 }
 

@@ -87,6 +87,10 @@ pub struct LoadArgs {
     /// Generate N events up front and reuse them round-robin, instead of one per invocation.
     #[arg(long, value_name = "N")]
     pub event_pool: Option<usize>,
+    /// Stop after this many invocations in a row (in completion order) got no answer within
+    /// --timeout (0 = never).
+    #[arg(long, default_value_t = crate::conformance::DEFAULT_MAX_HANGS, value_name = "N")]
+    pub max_hangs: u32,
     /// Write report.json, junit.xml, summary.md, latency.hlog and cases/ here.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -242,6 +246,7 @@ impl LoadArgs {
         };
         let (_, _, timeout) = self.target.parse()?;
         plan.timeout = timeout;
+        plan.max_hangs = self.max_hangs;
         plan.grace = values::parse_duration(&self.grace).map_err(usage("grace"))?;
         plan.checks = super::parse_checks(&self.checks)?;
         plan.thresholds = Threshold::with_default_gate(
@@ -337,8 +342,13 @@ pub fn run(args: LoadArgs) -> Result<i32, CliError> {
     }
 
     if report.exit_code == crate::exit_codes::TARGET_UNAVAILABLE {
+        let message = if report.stopped_early.as_deref() == Some("hanging") {
+            crate::report::NOTHING_ANSWERED_HANGING
+        } else {
+            load::report::NOTHING_ANSWERED
+        };
         return Err(CliError::Unavailable {
-            message: load::report::NOTHING_ANSWERED.into(),
+            message: message.into(),
             hint: "is the transformer hanging? a --timeout below the run's length turns a hang into a finding".into(),
         });
     }

@@ -1,10 +1,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::Value;
 
 use super::TargetArgs;
-use crate::conformance::load_case;
+use crate::case::{self, CaseJson, Judge, Reach, load_case};
 use crate::contract::{self, CheckSet};
 use crate::errors::CliError;
 use crate::{exit_codes, targets};
@@ -31,16 +30,9 @@ pub struct ReplayArgs {
 }
 
 /// What a case's failure was, from its case.json: (check id, fingerprint, fingerprint version).
-/// Cases written before `fingerprint_version` existed are version 1.
-fn original_failure(meta: &Option<Value>) -> Option<(String, String, u32)> {
-    let m = meta.as_ref()?;
-    Some((
-        m.get("check")?.as_str()?.to_string(),
-        m.get("fingerprint")?.as_str()?.to_string(),
-        m.get("fingerprint_version")
-            .and_then(Value::as_u64)
-            .map_or(1, |v| v as u32),
-    ))
+fn original_failure(meta: &Option<CaseJson>) -> Option<(String, String, u32)> {
+    let (check, fingerprint, version) = meta.as_ref()?.failure()?;
+    Some((check.to_string(), fingerprint.to_string(), version))
 }
 
 pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
@@ -61,24 +53,33 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
     rt.block_on(async {
         target.start().await?;
         let mut worst = exit_codes::OK;
+        let reach = Reach::default();
+        let judge = Judge {
+            target: target.as_ref(),
+            checks: &checks,
+            timeout,
+            reach: &reach,
+        };
         for case in &cases {
             let original = original_failure(&case.meta);
             let mut failed_runs = 0;
             let mut last_problem = None;
-            for run in 0..args.runs {
-                let inv = match target
-                    .invoke(bytes::Bytes::from(case.event.clone()), timeout)
-                    .await
-                {
-                    Ok(inv) => inv,
+            let mut judged_runs = 0;
+            let event = bytes::Bytes::from(case.event.clone());
+            for _ in 0..args.runs {
+                let (inv, verdict) = match case::attempt(judge, &event, &case.view).await {
+                    // Throttled to the end: the function never saw the event, so this run says
+                    // nothing about the case.
+                    Ok(tried) if !tried.judged() => continue,
+                    Ok(tried) => (tried.inv, tried.verdict),
                     Err(e) => {
                         // Stop what the target started (processes, containers) on this way out too.
                         target.shutdown().await;
                         return Err(e.into());
                     }
                 };
-                let verdict = contract::check(&case.view, &inv, &checks);
-                if let Some(log) = delivery.as_ref().filter(|_| run == 0) {
+                judged_runs += 1;
+                if let Some(log) = delivery.as_ref().filter(|_| judged_runs == 1) {
                     log.observe(&case.event, &inv, &verdict);
                 }
                 let hit = match &original {
@@ -101,7 +102,14 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
                 .as_ref()
                 .map(|(c, _, _)| c.as_str())
                 .unwrap_or("any check");
-            let status = if failed_runs == args.runs {
+            if judged_runs == 0 {
+                target.shutdown().await;
+                return Err(targets::TargetError::Throttled {
+                    target: target.describe(),
+                }
+                .into());
+            }
+            let status = if failed_runs == judged_runs {
                 "FAILED"
             } else if failed_runs == 0 {
                 "FIXED"
@@ -109,9 +117,8 @@ pub fn run(args: ReplayArgs) -> Result<i32, CliError> {
                 "FLAKY"
             };
             println!(
-                "{status} {} ({what}: failed {failed_runs} of {} runs)",
+                "{status} {} ({what}: failed {failed_runs} of {judged_runs} runs)",
                 case.dir.display(),
-                args.runs
             );
             if let Some(p) = last_problem {
                 println!("  but now: {p}");

@@ -41,7 +41,7 @@ pub fn run(args: ValidateArgs) -> Result<i32, CliError> {
     let inv = Invocation::answered(None, Bytes::from(body), Duration::ZERO);
     let verdict = contract::check(&view, &inv, &checks);
 
-    let groups = crate::conformance::FailureGroup::all_of(&verdict, Phase::Corpus);
+    let groups = crate::case::FailureGroup::all_of(&verdict, Phase::Corpus);
     let mut r = firehose_reports::Report::new("validate", &args.response.display().to_string());
     r.started_at = report::timestamp(started);
     r.checks = report::check_results(&checks, &verdict.counts, &groups);

@@ -7,23 +7,23 @@
 //! tell flaky from real, saved as a case folder and as a regression; later occurrences only count.
 
 mod endpoint;
-mod groups;
-mod persist;
+mod inflight;
 mod runner;
 mod shrink;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use firehose_generators::GenConfig;
 
-pub use groups::{FailureGroup, ShrinkSummary};
-pub use persist::{CaseFile, Regressions, load_case, load_regressions};
+// The case layer's types, where callers of `check` have always found them.
+pub use crate::case::{
+    CaseFile, FailureGroup, Minimal, Origin, Regressions, SavedCase, ShrinkSummary, load_case,
+    load_regressions, write_case,
+};
 pub use runner::{CheckOutcome, PhaseTally, run_check};
-// The load engine saves its failing cases exactly as `check` does.
-pub(crate) use persist::{SavedCase, write_case};
-pub(crate) use runner::Origin;
-pub(crate) use shrink::Minimal;
 
 use crate::contract::CheckSet;
 
@@ -73,6 +73,9 @@ pub struct CheckPlan {
     pub deadline: Option<Duration>,
     /// Stop after this many failing cases.
     pub max_failures: Option<u64>,
+    /// Cases in flight at once (`--workers`); at least 1. Judging stays in case order, so the
+    /// outcome does not depend on it.
+    pub workers: usize,
     /// Stop after this many invocations in a row got no answer (0 = never): a target that hangs
     /// must not hold CI for cases × timeout.
     pub max_hangs: u32,
@@ -100,6 +103,7 @@ impl CheckPlan {
             timeout: Duration::from_secs(firehose_generators::wire::MAX_INVOCATION_SECS),
             deadline: None,
             max_failures: None,
+            workers: 1,
             max_hangs: DEFAULT_MAX_HANGS,
             shrink: ShrinkBudget::default(),
             boundary: true,

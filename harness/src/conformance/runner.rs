@@ -1,22 +1,25 @@
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use firehose_generators::strategies::mutate;
 use firehose_generators::strategies::{boundary_corners, sample};
 use firehose_generators::wire::EventView;
-use firehose_generators::{BatchSpec, Event, GenConfig};
+use firehose_generators::{Event, GenConfig};
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::CheckPlan;
 use super::endpoint::{EndpointProbe, Probe};
-use super::groups::FailureGroup;
-use super::persist::{self, SavedCase};
-use super::shrink::{self, Minimal};
-use crate::contract::{self, CheckId, MAX_FAILURE_KEYS, RecordResults, Severity, Verdict};
+use super::inflight::InFlight;
+use super::shrink::{self, Failing, Trial};
+use crate::case::{
+    self, Attempt, FailureGroup, FailureGroups, Input, Judge, Minimal, Origin, Reach, SavedCase,
+    Stopped, describe_batch,
+};
+use crate::contract::{CheckId, MAX_FAILURE_KEYS, RecordResults, Severity};
 use crate::events::{EventSink, Phase, RunEvent};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, Outcome};
 use crate::targets::{Target, TargetError};
 
 /// Cases planned, run and failed in one phase.
@@ -43,8 +46,9 @@ pub struct CheckOutcome {
     pub records_sent: u64,
     /// Invocation time in microseconds, main-phase cases only (not shrink attempts).
     pub latency: Histogram<u64>,
-    /// `deadline`, `max-failures`, `hanging` or `interrupted`.
-    pub stopped: Option<&'static str>,
+    /// Why the run ended early: [`Stopped::Deadline`], [`Stopped::MaxFailures`],
+    /// [`Stopped::Hanging`] or [`Stopped::Interrupted`].
+    pub stopped: Option<Stopped>,
     /// Some invocation got an answer (anything but a timeout): a run cut short for hanging before
     /// one did judged nothing.
     pub answered_any: bool,
@@ -67,7 +71,7 @@ impl CheckOutcome {
     }
 
     pub fn interrupted(&self) -> bool {
-        self.stopped == Some("interrupted")
+        self.stopped == Some(Stopped::Interrupted)
     }
 
     /// Cases that got a verdict.
@@ -78,8 +82,8 @@ impl CheckOutcome {
     /// The deadline ended the run before any invocation finished, or the target hung from the first
     /// call: nothing was judged, which must not read as a pass.
     pub fn nothing_judged(&self) -> bool {
-        (self.stopped == Some("deadline") && self.judged() == 0)
-            || (self.stopped == Some("hanging") && !self.answered_any)
+        (self.stopped == Some(Stopped::Deadline) && self.judged() == 0)
+            || (self.stopped == Some(Stopped::Hanging) && !self.answered_any)
     }
 }
 
@@ -93,106 +97,37 @@ pub(super) enum Stop {
     Unreachable(TargetError),
 }
 
-/// One input ready to send.
-pub(super) struct Input {
-    pub bytes: Bytes,
-    pub view: EventView,
-    /// Present for generated batches: what shrinking edits.
-    pub spec: Option<BatchSpec>,
-    /// Present for corpus events that parse: shrinking drops their records.
-    pub event: Option<Event>,
-    /// Where it came from: a case index, a boundary name, a corpus file.
-    pub origin: Origin,
-    /// The records' data as put (after producer compression, before base64), summed: the bytes a
-    /// buffer hint is about. Unknown for events that do not parse.
-    pub data_bytes: Option<usize>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Origin {
-    Random {
-        index: u64,
-    },
-    /// A random case that mutated a corpus event.
-    Mutation {
-        index: u64,
-        file: String,
-    },
-    Boundary {
-        name: String,
-    },
-    Corpus {
-        file: String,
-    },
-    Regression {
-        dir: String,
-    },
-}
-
-impl Input {
-    pub fn from_spec(spec: BatchSpec, origin: Origin) -> Input {
-        let event = spec.materialize();
-        Input {
-            bytes: Bytes::from(event.to_json()),
-            view: EventView::from(&event),
-            data_bytes: Some(data_bytes(&event)),
-            spec: Some(spec),
-            event: None,
-            origin,
-        }
-    }
-
-    pub fn from_event(event: Event, origin: Origin) -> Input {
-        Input {
-            bytes: Bytes::from(event.to_json()),
-            view: EventView::from(&event),
-            data_bytes: Some(data_bytes(&event)),
-            spec: None,
-            event: Some(event),
-            origin,
-        }
-    }
-
-    /// Bytes sent as they are (a regression, a corpus file), with `event` when they parse.
-    fn verbatim(bytes: Vec<u8>, view: EventView, event: Option<Event>, origin: Origin) -> Input {
-        Input {
-            data_bytes: event.as_ref().map(data_bytes),
-            bytes: Bytes::from(bytes),
-            view,
-            spec: None,
-            event,
-            origin,
-        }
-    }
-}
-
-/// The records' data as put, summed.
-fn data_bytes(event: &Event) -> usize {
-    event.records.iter().map(|r| r.data.len()).sum()
-}
+/// A case that finished, waiting for its turn to be judged.
+type Finished = (u64, Input, Result<Attempt, TargetError>);
 
 pub(super) struct Runner<'a> {
-    pub plan: &'a CheckPlan,
-    pub target: &'a dyn Target,
-    pub sink: &'a mut dyn EventSink,
-    pub cancel: CancellationToken,
-    pub deadline: Option<Instant>,
-    pub out: CheckOutcome,
-    judged_any: bool,
+    plan: &'a CheckPlan,
+    target: &'a dyn Target,
+    sink: &'a mut dyn EventSink,
+    cancel: CancellationToken,
+    deadline: Option<Instant>,
+    /// Shared by every case in flight: the first answer makes later errors findings.
+    reach: &'a Reach,
+    out: CheckOutcome,
+    groups: FailureGroups,
     failing_cases: u64,
     saved: u64,
     /// Decides from the first answers whether a transformer is there at all.
     probe: EndpointProbe,
     /// Answers the probe holds back until it decides.
-    held: Vec<(Phase, Input, Invocation, Verdict)>,
-    /// Invocations in a row, in completion order, that got no answer.
+    held: Vec<(Phase, Input, Attempt)>,
+    /// Invocations in a row, in case order, that got no answer.
     hangs_in_a_row: u32,
     /// Regressions to write once the run is known to have judged something.
-    pending_regressions: Vec<persist::PreparedRegression>,
+    pending_regressions: Vec<case::PreparedRegression>,
 }
 
 /// Run `plan` against `target` (already started). Cancel `cancel` to stop early; the outcome so far is
 /// returned either way.
+///
+/// Up to `plan.workers` cases are in flight at once, but answers are judged, grouped, shrunk and
+/// saved strictly in case order, so the outcome is the same for any number of workers (unless
+/// `--deadline` or `--max-failures` cut the run at a point that depends on timing).
 pub async fn run_check(
     plan: &CheckPlan,
     target: &dyn Target,
@@ -200,12 +135,14 @@ pub async fn run_check(
     cancel: CancellationToken,
 ) -> CheckOutcome {
     let started = Instant::now();
+    let reach = Reach::default();
     let mut runner = Runner {
         plan,
         target,
         sink,
         cancel,
         deadline: plan.deadline.map(|d| started + d),
+        reach: &reach,
         out: CheckOutcome {
             target: target.describe(),
             seed: plan.seed,
@@ -225,7 +162,7 @@ pub async fn run_check(
             notes: Vec::new(),
             duration: Duration::ZERO,
         },
-        judged_any: false,
+        groups: FailureGroups::new(MAX_FAILURE_KEYS),
         failing_cases: 0,
         saved: 0,
         probe: EndpointProbe::default(),
@@ -236,7 +173,7 @@ pub async fn run_check(
     if let Err(stop) = runner.run_phases().await {
         match stop {
             Stop::Deadline => {
-                runner.out.stopped = Some("deadline");
+                runner.out.stopped = Some(Stopped::Deadline);
                 let d = plan.deadline.unwrap_or_default();
                 runner.note(format!(
                     "the --deadline of {} was reached; the remaining cases were not run",
@@ -244,18 +181,18 @@ pub async fn run_check(
                 ));
             }
             Stop::Interrupted => {
-                runner.out.stopped = Some("interrupted");
+                runner.out.stopped = Some(Stopped::Interrupted);
                 runner.note("interrupted; the report covers the cases run so far".into());
             }
             Stop::MaxFailures => {
-                runner.out.stopped = Some("max-failures");
+                runner.out.stopped = Some(Stopped::MaxFailures);
                 runner.note(format!(
                     "stopped after {} failing cases (--max-failures)",
                     runner.failing_cases
                 ));
             }
             Stop::Hanging => {
-                runner.out.stopped = Some("hanging");
+                runner.out.stopped = Some(Stopped::Hanging);
                 runner.note(format!(
                     "cut short: {} invocations in a row got no answer within {} (--max-hangs); the cases not run were not judged",
                     plan.max_hangs,
@@ -265,6 +202,9 @@ pub async fn run_check(
             Stop::Unreachable(e) => runner.out.unreachable = Some(e),
         }
     }
+    let groups = std::mem::replace(&mut runner.groups, FailureGroups::new(0));
+    runner.out.overflow = groups.overflow.clone();
+    runner.out.groups = groups.into_groups();
     // Nothing from a run that judged nothing is kept as a regression.
     if runner.out.unreachable.is_none() && !runner.out.nothing_judged() {
         for r in std::mem::take(&mut runner.pending_regressions) {
@@ -275,6 +215,13 @@ pub async fn run_check(
     }
     runner.out.duration = started.elapsed();
     runner.out
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Runner<'_> {
@@ -289,15 +236,27 @@ impl Runner<'_> {
             self.note(note.clone());
         }
         let regressions = match &plan.regressions {
-            Some(dir) => persist::load_regressions(dir),
-            None => Ok(persist::Regressions::default()),
+            Some(dir) => case::load_regressions(dir),
+            None => Ok(case::Regressions::default()),
         };
         let regressions = regressions.unwrap_or_else(|e| {
             self.note(format!("regressions not replayed: {e}"));
-            persist::Regressions::default()
+            case::Regressions::default()
         });
         self.out.corrupt_regressions = regressions.corrupt;
-        let regressions = regressions.cases;
+        let regressions: Vec<Input> = regressions
+            .cases
+            .into_iter()
+            .map(|case| {
+                let event = Event::from_json(&case.event).ok();
+                Input::verbatim(
+                    case.event,
+                    case.view,
+                    event,
+                    Origin::Regression { dir: case.name },
+                )
+            })
+            .collect();
         let mut boundary = Vec::new();
         if plan.boundary {
             for corner in boundary_corners(&plan.generator) {
@@ -305,6 +264,20 @@ impl Runner<'_> {
                     Ok(spec) => boundary.push((corner.name, spec)),
                     Err(why) => self.note(format!("boundary case {} skipped: {why}", corner.name)),
                 }
+            }
+        }
+        let mut corpus = Vec::new();
+        for case in &plan.corpus {
+            match EventView::parse(&case.bytes) {
+                Ok(view) => corpus.push(Input::verbatim(
+                    case.bytes.clone(),
+                    view,
+                    Event::from_json(&case.bytes).ok(),
+                    Origin::Corpus {
+                        file: case.label.clone(),
+                    },
+                )),
+                Err(e) => self.note(format!("corpus file {} skipped: {e}", case.label)),
             }
         }
         let planned = regressions.len() as u64
@@ -317,40 +290,26 @@ impl Runner<'_> {
             planned,
         });
         self.begin(Phase::Regression, regressions.len() as u64);
-        for case in regressions {
-            let event = Event::from_json(&case.event).ok();
-            let input = Input::verbatim(
-                case.event,
-                case.view,
-                event,
-                Origin::Regression { dir: case.name },
-            );
-            self.run_case(Phase::Regression, input).await?;
-        }
+        self.run_phase(Phase::Regression, regressions.len() as u64, &|i| {
+            regressions[i as usize].clone()
+        })
+        .await?;
         self.begin(Phase::Boundary, boundary.len() as u64);
-        for (name, spec) in boundary {
-            let input = Input::from_spec(spec, Origin::Boundary { name });
-            self.run_case(Phase::Boundary, input).await?;
-        }
-        self.begin(Phase::Corpus, plan.corpus.len() as u64);
-        for case in &plan.corpus {
-            let view = match EventView::parse(&case.bytes) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.note(format!("corpus file {} skipped: {e}", case.label));
-                    continue;
-                }
-            };
-            let input = Input::verbatim(
-                case.bytes.clone(),
-                view,
-                Event::from_json(&case.bytes).ok(),
-                Origin::Corpus {
-                    file: case.label.clone(),
+        self.run_phase(Phase::Boundary, boundary.len() as u64, &|i| {
+            let (name, spec) = &boundary[i as usize];
+            Input::from_spec(
+                spec.clone(),
+                Origin::Boundary {
+                    name: name.to_string(),
                 },
-            );
-            self.run_case(Phase::Corpus, input).await?;
-        }
+            )
+        })
+        .await?;
+        self.begin(Phase::Corpus, plan.corpus.len() as u64);
+        self.run_phase(Phase::Corpus, corpus.len() as u64, &|i| {
+            corpus[i as usize].clone()
+        })
+        .await?;
         // With a corpus, every fourth random case mutates a real event instead of generating one.
         let seeds: Vec<(&str, Event)> = plan
             .corpus
@@ -359,9 +318,10 @@ impl Runner<'_> {
             .filter(|(_, e)| plan.generator.sources.contains(&e.source()))
             .collect();
         self.begin(Phase::Random, plan.cases);
-        for index in 0..plan.cases {
+        // Each case from (seed, index) alone, whichever worker makes it.
+        self.run_phase(Phase::Random, plan.cases, &|index| {
             let seed = GenConfig::case_seed(plan.seed, index);
-            let input = if !seeds.is_empty() && index % 4 == 3 {
+            if !seeds.is_empty() && index % 4 == 3 {
                 let (label, event) = &seeds[(index / 4) as usize % seeds.len()];
                 Input::from_event(
                     mutate(event, seed, &plan.generator),
@@ -372,9 +332,9 @@ impl Runner<'_> {
                 )
             } else {
                 Input::from_spec(sample(&plan.generator, seed), Origin::Random { index })
-            };
-            self.run_case(Phase::Random, input).await?;
-        }
+            }
+        })
+        .await?;
         // A run shorter than the probe: held answers that looked like a wrong address end it as
         // one; others are judged now.
         if !self.held.is_empty() {
@@ -384,8 +344,8 @@ impl Runner<'_> {
                     reason: self.probe.reason(),
                 }));
             }
-            for (phase, input, inv, verdict) in std::mem::take(&mut self.held) {
-                self.judge_case(phase, input, inv, verdict).await?;
+            for (phase, input, tried) in std::mem::take(&mut self.held) {
+                self.judge_case(phase, input, tried).await?;
             }
         }
         Ok(())
@@ -399,68 +359,135 @@ impl Runner<'_> {
         self.sink.emit(RunEvent::PhaseStarted { phase, cases });
     }
 
-    /// Invoke once (twice with `deterministic`) and judge. Deadline and Ctrl-C interrupt the wait.
-    pub(super) async fn attempt(&mut self, input: &Input) -> Result<(Invocation, Verdict), Stop> {
-        if self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs {
-            return Err(Stop::Hanging);
+    fn judge(&self) -> Judge<'_> {
+        Judge {
+            target: self.target,
+            checks: &self.plan.checks,
+            timeout: self.plan.timeout,
+            reach: self.reach,
         }
-        let inv = self.invoke(input.bytes.clone()).await?;
-        if inv.unjudged() {
-            // Still throttled after its retries: the function never answered, nothing to judge.
-            return Ok((inv, Verdict::default()));
-        }
-        let mut verdict = contract::check(&input.view, &inv, &self.plan.checks);
-        if self.plan.checks.contains(CheckId::Deterministic) && !verdict.failed() {
-            let again = self.invoke(input.bytes.clone()).await?;
-            if let Some(v) = contract::compare_answers(&inv, &again) {
-                verdict.push(&self.plan.checks, v);
-            }
-        }
-        Ok((inv, verdict))
     }
 
-    async fn invoke(&mut self, bytes: Bytes) -> Result<Invocation, Stop> {
+    /// Run cases `0..n` of a phase, `make(i)` building case `i`: up to `plan.workers` in flight,
+    /// judged in index order. While one case is judged (and maybe shrunk, one attempt at a time),
+    /// the other workers keep running the cases after it.
+    async fn run_phase(
+        &mut self,
+        phase: Phase,
+        n: u64,
+        make: &(dyn Fn(u64) -> Input + Sync),
+    ) -> Result<(), Stop> {
+        let workers = self.plan.workers.max(1);
+        // How far past the case being judged cases may run: a long shrink must not pile up
+        // answers (each up to 6 MB) in memory.
+        let ahead = 8 * workers as u64;
+        let (plan, target, reach) = (self.plan, self.target, self.reach);
+        let judge = Judge {
+            target,
+            checks: &plan.checks,
+            timeout: plan.timeout,
+            reach,
+        };
+        let start = |index: u64| async move {
+            let input = make(index);
+            let tried = case::attempt(judge, &input.bytes, &input.view).await;
+            (index, input, tried)
+        };
+        let mut running: InFlight<'_, Finished> = InFlight::new();
+        let mut finished: BTreeMap<u64, (Input, Result<Attempt, TargetError>)> = BTreeMap::new();
+        let (mut next, mut judged) = (0u64, 0u64);
+        while judged < n {
+            if self.cancel.is_cancelled() {
+                return Err(Stop::Interrupted);
+            }
+            if let Some((input, tried)) = finished.remove(&judged) {
+                judged += 1;
+                let taken = self.take_case(phase, input, tried);
+                let mut taken = std::pin::pin!(taken);
+                loop {
+                    tokio::select! {
+                        r = &mut taken => {
+                            r?;
+                            break;
+                        }
+                        (i, input, tried) = running.next(), if !running.is_empty() => {
+                            finished.insert(i, (input, tried));
+                            // One worker is busy judging (shrinking): the others keep going.
+                            while running.len() + 1 < workers && next < n && next < judged + ahead {
+                                running.push(start(next));
+                                next += 1;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            while running.len() < workers && next < n && next < judged + ahead {
+                running.push(start(next));
+                next += 1;
+            }
+            tokio::select! {
+                (i, input, tried) = running.next() => {
+                    finished.insert(i, (input, tried));
+                }
+                _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+                _ = sleep_until(self.deadline) => return Err(Stop::Deadline),
+            }
+        }
+        Ok(())
+    }
+
+    /// Count whether an invocation got an answer, for `--max-hangs`.
+    fn count_hang(&mut self, inv: &Invocation) {
+        if inv.outcome == Outcome::TimedOut {
+            self.hangs_in_a_row += 1;
+        } else {
+            self.hangs_in_a_row = 0;
+            self.out.answered_any = true;
+        }
+    }
+
+    fn hanging(&self) -> bool {
+        self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs
+    }
+
+    /// One attempt now, for shrinking and re-runs. Deadline and Ctrl-C interrupt the wait.
+    async fn attempt_now(&mut self, input: &Input) -> Result<Attempt, Stop> {
+        if self.hanging() {
+            return Err(Stop::Hanging);
+        }
         if self.cancel.is_cancelled() {
             return Err(Stop::Interrupted);
         }
-        let deadline = self.deadline;
-        let sleep = async move {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        let result = tokio::select! {
-            r = self.target.invoke(bytes, self.plan.timeout) => r,
+        let tried = tokio::select! {
+            r = case::attempt(self.judge(), &input.bytes, &input.view) => r,
             _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
-            _ = sleep => return Err(Stop::Deadline),
+            _ = sleep_until(self.deadline) => return Err(Stop::Deadline),
         };
-        match result {
-            Ok(inv) => {
-                self.judged_any = true;
-                if inv.outcome == crate::invocation::Outcome::TimedOut {
-                    self.hangs_in_a_row += 1;
-                } else {
-                    self.hangs_in_a_row = 0;
-                    self.out.answered_any = true;
-                }
-                Ok(inv)
-            }
-            Err(e) if !self.judged_any => Err(Stop::Unreachable(e)),
-            // Reachable before, gone now: the transformer died under test. That is a finding.
-            Err(e) => Ok(Invocation::broken(e.to_string(), Duration::ZERO)),
-        }
+        let tried = tried.map_err(Stop::Unreachable)?;
+        self.count_hang(&tried.inv);
+        Ok(tried)
     }
 
-    async fn run_case(&mut self, phase: Phase, input: Input) -> Result<(), Stop> {
-        let (inv, verdict) = self.attempt(&input).await?;
-        if inv.unjudged() {
+    /// A case's turn: decide whether it is judged (the probe, unjudged throttles), then judge it.
+    async fn take_case(
+        &mut self,
+        phase: Phase,
+        input: Input,
+        tried: Result<Attempt, TargetError>,
+    ) -> Result<(), Stop> {
+        if self.hanging() {
+            return Err(Stop::Hanging);
+        }
+        let tried = tried.map_err(Stop::Unreachable)?;
+        self.count_hang(&tried.inv);
+        if !tried.judged() {
             // Not judged; the target counts it (see `Target::throttles`).
             return Ok(());
         }
-        match self.probe.observe(&inv) {
+        match self.probe.observe(&tried.inv) {
             Probe::Hold => {
-                self.held.push((phase, input, inv, verdict));
+                self.held.push((phase, input, tried));
                 return Ok(());
             }
             Probe::WrongEndpoint => {
@@ -470,28 +497,23 @@ impl Runner<'_> {
                 }));
             }
             Probe::Judge => {
-                for (phase, input, inv, verdict) in std::mem::take(&mut self.held) {
-                    self.judge_case(phase, input, inv, verdict).await?;
+                for (phase, input, tried) in std::mem::take(&mut self.held) {
+                    self.judge_case(phase, input, tried).await?;
                 }
             }
         }
-        self.judge_case(phase, input, inv, verdict).await?;
-        if self.plan.max_hangs > 0 && self.hangs_in_a_row >= self.plan.max_hangs {
+        self.judge_case(phase, input, tried).await?;
+        if self.hanging() {
             return Err(Stop::Hanging);
         }
         Ok(())
     }
 
     /// Count one answer into the run and file its failures.
-    async fn judge_case(
-        &mut self,
-        phase: Phase,
-        input: Input,
-        inv: Invocation,
-        verdict: Verdict,
-    ) -> Result<(), Stop> {
+    async fn judge_case(&mut self, phase: Phase, input: Input, tried: Attempt) -> Result<(), Stop> {
+        let (inv, verdict) = (&tried.inv, &tried.verdict);
         if let Some(delivery) = &self.plan.delivery {
-            delivery.observe(&input.bytes, &inv, &verdict);
+            delivery.observe(&input.bytes, inv, verdict);
         }
         let _ = self
             .out
@@ -528,7 +550,7 @@ impl Runner<'_> {
         if verdict.violations.is_empty() {
             return Ok(());
         }
-        self.record_failures(phase, &input, &inv, &verdict).await?;
+        self.record_failures(phase, &input, &tried).await?;
         if failed {
             self.failing_cases += 1;
             if self
@@ -542,47 +564,31 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// File a case's failures; shrink, re-run and save each one not seen before in the run.
     async fn record_failures(
         &mut self,
         phase: Phase,
         input: &Input,
-        inv: &Invocation,
-        verdict: &Verdict,
+        tried: &Attempt,
     ) -> Result<(), Stop> {
-        for (check, n) in &verdict.overflow {
-            *self.out.overflow.entry(*check).or_default() += n;
-        }
-        for ((check, fingerprint), count) in &verdict.key_counts {
-            if let Some(g) = self
-                .out
-                .groups
-                .iter_mut()
-                .find(|g| g.check == *check && &g.fingerprint == fingerprint)
-            {
-                g.count += count;
-                g.cases += 1;
-                continue;
-            }
-            if self.out.groups.len() >= MAX_FAILURE_KEYS {
-                *self.out.overflow.entry(*check).or_default() += count;
-                continue;
-            }
-            let mut group = FailureGroup::first_seen(verdict, *check, fingerprint, phase);
+        for i in self.groups.file(&tried.verdict, phase) {
+            let mut group = self.groups.get(i).clone();
             group.minimal_batch = input.spec.as_ref().map(describe_batch);
             self.sink.emit(RunEvent::NewFailure {
                 phase,
-                check: check.id(),
+                check: group.check.id(),
                 message: group.first.message.clone(),
             });
             if group.severity == Severity::Error {
+                let fingerprint = group.fingerprint.clone();
                 let minimal = self
-                    .minimise(input, inv, verdict, (*check, fingerprint))
+                    .minimise(input, tried, (group.check, &fingerprint))
                     .await?;
                 if let Some(v) = minimal
                     .verdict
                     .violations
                     .iter()
-                    .find(|v| v.check == *check && &v.fingerprint == fingerprint)
+                    .find(|v| v.check == group.check && v.fingerprint == fingerprint)
                 {
                     if v.message != group.first.message {
                         group.original_message = Some(group.first.message.clone());
@@ -604,7 +610,7 @@ impl Runner<'_> {
                 };
                 group.case = self.save(&group, phase, &minimal);
             }
-            self.out.groups.push(group);
+            *self.groups.get_mut(i) = group;
         }
         Ok(())
     }
@@ -613,19 +619,16 @@ impl Runner<'_> {
     async fn minimise(
         &mut self,
         input: &Input,
-        inv: &Invocation,
-        verdict: &Verdict,
-        key: (CheckId, &String),
+        tried: &Attempt,
+        key: (CheckId, &str),
     ) -> Result<Minimal, Stop> {
-        let mut minimal = match (&input.spec, &input.event, self.plan.shrink.enabled) {
-            (Some(spec), _, true) => {
-                shrink::shrink_spec(self, spec.clone(), input, inv, verdict, key).await
-            }
-            (None, Some(event), true) => {
-                shrink::shrink_event(self, event.clone(), input, inv, verdict, key).await
-            }
-            _ => Minimal::unshrunk(input, inv, verdict),
+        let plan = self.plan;
+        let failing = Failing {
+            input,
+            first: tried,
+            key,
         };
+        let mut minimal = shrink::shrink(failing, &plan.generator, plan.shrink, self).await;
         // Re-run: a failure that does not come back is flaky, not fixed.
         let again = Input {
             bytes: minimal.bytes.clone(),
@@ -636,8 +639,11 @@ impl Runner<'_> {
             data_bytes: None,
         };
         // A deadline or Ctrl-C here must not lose the case: save it, the main loop stops next.
-        if let Ok((_, rerun)) = self.attempt(&again).await {
-            minimal.flaky = !rerun.key_counts.contains_key(&(key.0, key.1.clone()));
+        if let Ok(rerun) = self.attempt_now(&again).await {
+            minimal.flaky = !rerun
+                .verdict
+                .key_counts
+                .contains_key(&(key.0, key.1.to_string()));
         }
         Ok(minimal)
     }
@@ -656,7 +662,7 @@ impl Runner<'_> {
         };
         let mut wrote = None;
         if let Some(dir) = &self.plan.cases_dir {
-            match persist::write_case(&dir.join(&name), &case) {
+            match case::write_case(&dir.join(&name), &case) {
                 Ok(()) => {
                     self.sink.emit(RunEvent::CaseSaved {
                         dir: dir.join(&name),
@@ -669,7 +675,7 @@ impl Runner<'_> {
         if let Some(dir) = &self.plan.regressions
             && phase != Phase::Regression
         {
-            match persist::prepare_regression(dir, &case) {
+            match case::prepare_regression(dir, &case) {
                 Ok(r) => self.pending_regressions.push(r),
                 Err(e) => self.note(format!(
                     "regression could not be saved under {}: {e}",
@@ -681,43 +687,16 @@ impl Runner<'_> {
     }
 }
 
-/// "1 record from direct-put, 65,537 bytes of record data: text, 65537 bytes" — sizes are the
-/// records' data as put, never the requested content size (a CloudWatch Logs envelope asked for 0
-/// bytes is still 333).
-pub(crate) fn describe_batch(spec: &BatchSpec) -> String {
-    let records = describe_records(spec);
-    let n = records.len();
-    let total: usize = records.iter().map(|(bytes, _)| bytes).sum();
-    let head = format!(
-        "{} record{} from {}, {} bytes of record data",
-        n,
-        if n == 1 { "" } else { "s" },
-        spec.source,
-        crate::values::format_count(total as u64),
-    );
-    let shown: Vec<&str> = records.iter().take(3).map(|(_, d)| d.as_str()).collect();
-    let more = if n > 3 {
-        format!("; … {} more", n - 3)
-    } else {
-        String::new()
-    };
-    format!("{head}: {}{more}", shown.join("; "))
-}
-
-/// Each record of `spec` with its data's size as put, described.
-pub(crate) fn describe_records(spec: &BatchSpec) -> Vec<(usize, String)> {
-    spec.records
-        .iter()
-        .map(|r| {
-            let bytes = r.payload().len();
-            let mut s = format!("{}, {bytes} bytes", r.family.describe(r.variant));
-            if r.compression != firehose_generators::payload::Compression::None {
-                s.push_str(&format!(", {} level {}", r.compression, r.level));
-            }
-            if r.id_style != firehose_generators::IdStyle::Short {
-                s.push_str(&format!(", {} id", r.id_style.name()));
-            }
-            (bytes, s)
-        })
-        .collect()
+/// Shrinking's attempts are the runner's: one at a time, each announced, each bounded by the
+/// deadline and Ctrl-C.
+impl Trial for Runner<'_> {
+    async fn run(&mut self, step: u64, candidate: &Input) -> Option<Attempt> {
+        let tried = self.attempt_now(candidate).await.ok()?;
+        self.sink.emit(RunEvent::Shrinking {
+            step,
+            records: candidate.view.record_ids.len(),
+            bytes: candidate.bytes.len(),
+        });
+        Some(tried)
+    }
 }

@@ -60,7 +60,7 @@ use bytes::Bytes;
 use firehose_generators::wire::EventView;
 use firehose_generators::{BatchSpec, GenConfig};
 
-pub use engine::{LoadOutcome, Stopped, run_load};
+pub use engine::{LoadOutcome, Runtimes, Stopped, run_load};
 pub use schedule::Schedule;
 pub use stats::LoadStats;
 
@@ -173,6 +173,12 @@ pub struct LoadPlan {
     pub progress_every: Duration,
     /// `--keep-delivered`: told every measured answer, to work out what Firehose would deliver.
     pub delivery: Option<std::sync::Arc<crate::delivery::DeliveryLog>>,
+    /// `--max-hangs`: this many invocations in a row (in completion order) without an answer
+    /// within the timeout stop the run, as in `check` (0 = never).
+    pub max_hangs: u32,
+    /// Where the engine runs and whose clock it reads: per-core runtimes for real runs, the
+    /// caller's runtime for unit tests in paused time.
+    pub runtimes: Runtimes,
 }
 
 impl LoadPlan {
@@ -197,6 +203,8 @@ impl LoadPlan {
             firehose: None,
             progress_every: Duration::from_millis(250),
             delivery: None,
+            max_hangs: crate::conformance::DEFAULT_MAX_HANGS,
+            runtimes: Runtimes::default(),
         }
     }
 }

@@ -169,6 +169,7 @@ pub fn load_report(
             Stopped::Threshold(_) => "threshold",
             Stopped::Unreachable => "unreachable",
             Stopped::Overrun { .. } => "overrun",
+            Stopped::Hanging => "hanging",
         }
         .to_string()
     });
@@ -185,6 +186,11 @@ pub fn load_report(
     report.notes = outcome.notes.clone();
     if let Some(e) = &outcome.unreachable {
         crate::report::mark_nothing_judged(&mut report, format!("{e}; {}", e.hint()));
+    } else if outcome.hung_before_any_answer() {
+        crate::report::mark_nothing_judged(
+            &mut report,
+            crate::report::NOTHING_ANSWERED_HANGING.into(),
+        );
     } else if outcome.nothing_judged() && outcome.stopped != Some(Stopped::Interrupted) {
         crate::report::mark_nothing_judged(&mut report, NOTHING_ANSWERED.into());
     }
@@ -270,6 +276,7 @@ pub fn load_report(
         }
     }
     let unreachable = outcome.unreachable.is_some()
+        || outcome.hung_before_any_answer()
         || (outcome.nothing_judged() && outcome.stopped != Some(Stopped::Interrupted));
     report.exit_code = exit_codes::for_run(
         unreachable,
@@ -560,6 +567,7 @@ mod tests {
             interrupted: 0,
             peak_in_flight: 3,
             stopped: None,
+            answered_any: true,
             unreachable: None,
             thresholds: vec![(
                 Threshold::parse("p99<50ms").unwrap(),

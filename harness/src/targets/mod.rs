@@ -17,6 +17,8 @@
 pub mod builtin;
 pub mod containers;
 pub mod exec;
+#[cfg(test)]
+pub(crate) mod fake;
 mod h1;
 pub mod http;
 pub mod image;

@@ -25,4 +25,5 @@ mod stdio;
 mod structure;
 mod support;
 mod verdicts;
+mod workers;
 mod zoo;

@@ -1,0 +1,247 @@
+//! Dispatch: the schedule's position shared by the workers, and the event that goes with each slot.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use firehose_generators::GenConfig;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::super::schedule::{Partition, Schedule, Slot};
+use super::super::{EventSource, Prepared};
+use super::Runtimes;
+
+/// The schedule's position, shared by the workers (a plain lock: taking a slot never waits).
+pub(super) struct Dispatch {
+    pub(super) schedule: Schedule,
+    /// Slots handed out so far: the partition-local index of the next one.
+    pub(super) claimed: u64,
+    /// Measured slots handed out (the closed model's `--invocations` quota counts these).
+    pub(super) measured: u64,
+    pub(super) finished: bool,
+}
+
+pub(super) struct Dispatcher {
+    pub(super) start: Instant,
+    /// The closed model stops taking slots here.
+    pub(super) deadline: Option<Instant>,
+    /// The open model gives up the slots still unsent here: the planned end plus the grace.
+    pub(super) overrun_at: Option<Instant>,
+    pub(super) overran: AtomicBool,
+    pub(super) quota: Option<u64>,
+    pub(super) warmup_end: Instant,
+    /// Stop taking slots: Ctrl-C, an `:abort` threshold, an unreachable target.
+    pub(super) stop: CancellationToken,
+    /// Cancelled once no slot is left: the collector then starts the grace period.
+    pub(super) exhausted: CancellationToken,
+    /// Slots taken but not yet sent (waiting for their event or due time).
+    pub(super) waiting: AtomicU64,
+    /// Told when `waiting` drops to zero, so the collector can start the grace period without
+    /// polling for it (a poll in a loop spins a core and stops a paused clock from moving).
+    pub(super) all_sent: tokio::sync::Notify,
+    pub(super) slots: std::sync::Mutex<Dispatch>,
+    pub(super) feed: EventFeed,
+}
+
+/// A slot a worker took.
+pub(super) struct Claimed {
+    pub(super) event: Arc<Prepared>,
+    /// When it is due (open model); `None`: now.
+    pub(super) due: Option<Instant>,
+    pub(super) warmup: bool,
+}
+
+impl Dispatcher {
+    /// The next slot and its event, or `None` when the schedule is done or the run stops.
+    pub(super) async fn claim(&self) -> Option<Claimed> {
+        let (slot, j, warmup) = self.next_slot()?;
+        // The event comes first, the due time after: generation never eats into the wait.
+        let past_deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let event = tokio::select! {
+            biased;
+            e = self.feed.get(j, slot.index) => e,
+            _ = self.stop.cancelled() => None,
+            // The closed model's `--duration` is over: a call still waiting for its event is not
+            // started (as k6 starts no iteration after the duration), or a run with many callers
+            // and big batches would overrun by the time it takes to generate them all.
+            _ = past_deadline => None,
+        };
+        let event = event.filter(|_| self.deadline.is_none_or(|at| Instant::now() < at));
+        match event {
+            Some(event) => Some(Claimed {
+                event,
+                due: slot.due.map(|t| self.start + t),
+                warmup,
+            }),
+            None => {
+                self.sent_one();
+                self.finish();
+                None
+            }
+        }
+    }
+
+    /// A taken slot was sent or given up.
+    pub(super) fn sent_one(&self) {
+        if self.waiting.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.all_sent.notify_one();
+        }
+    }
+
+    pub(super) fn finish(&self) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finished = true;
+        self.exhausted.cancel();
+    }
+
+    /// Take the next slot: (slot, partition-local index, warm-up?).
+    pub(super) fn next_slot(&self) -> Option<(Slot, u64, bool)> {
+        let mut d = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = (|| {
+            if d.finished || self.stop.is_cancelled() {
+                return None;
+            }
+            let slot = d.schedule.next()?;
+            let now = Instant::now();
+            if self.deadline.is_some_and(|at| now >= at) {
+                return None;
+            }
+            if self.overrun_at.is_some_and(|at| now >= at) {
+                self.overran.store(true, Ordering::Relaxed);
+                return None;
+            }
+            let warmup = slot.warmup.unwrap_or(now < self.warmup_end);
+            if !warmup {
+                if self.quota.is_some_and(|q| d.measured >= q) {
+                    return None;
+                }
+                d.measured += 1;
+            }
+            let j = d.claimed;
+            d.claimed += 1;
+            Some((slot, j, warmup))
+        })();
+        match taken {
+            Some(t) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                Some(t)
+            }
+            None => {
+                d.finished = true;
+                drop(d);
+                self.exhausted.cancel();
+                None
+            }
+        }
+    }
+}
+
+/// The event of each slot, shared by the workers.
+pub(super) struct EventFeed {
+    pub(super) source: EventSource,
+    /// Generator threads' queues: thread `t` makes the partition's events `j ≡ t (mod threads)`.
+    /// Behind an async lock because only generation ever has to wait.
+    pub(super) generated: tokio::sync::Mutex<Vec<mpsc::Receiver<Arc<Prepared>>>>,
+    /// Each queue's first event, taken by [`EventFeed::prime`] before the clock starts.
+    pub(super) primed: std::sync::Mutex<Vec<Option<Arc<Prepared>>>>,
+    /// [`Runtimes::Current`]: no generator threads, each event is made when its slot is taken (the
+    /// partition maps the slot to its global index).
+    pub(super) inline: Option<Partition>,
+}
+
+/// Batches a generator thread may have ready ahead of the schedule: enough to hide generation
+/// time, few enough that look-ahead of 6 MB batches stays small.
+pub(super) const LOOKAHEAD_PER_THREAD: usize = 4;
+
+impl EventFeed {
+    pub(super) fn new(source: &EventSource, partition: Partition, runtimes: Runtimes) -> EventFeed {
+        let mut generated = Vec::new();
+        let inline = (runtimes == Runtimes::Current).then_some(partition);
+        if let (EventSource::Generate { config, seed }, None) = (source, inline) {
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, 4) as u64;
+            for t in 0..threads {
+                let (tx, rx) = mpsc::channel(LOOKAHEAD_PER_THREAD);
+                let config: GenConfig = config.clone();
+                let seed = *seed;
+                let spawned = std::thread::Builder::new()
+                    .name(format!("load-gen-{t}"))
+                    .spawn(move || {
+                        let mut j = t;
+                        loop {
+                            let index = partition.global(j);
+                            let event = Arc::new(Prepared::generated(&config, seed, index));
+                            // The engine is done when nobody listens any more.
+                            if tx.blocking_send(event).is_err() {
+                                return;
+                            }
+                            j += threads;
+                        }
+                    });
+                if spawned.is_ok() {
+                    generated.push(rx);
+                }
+            }
+        }
+        EventFeed {
+            source: source.clone(),
+            primed: std::sync::Mutex::new(vec![None; generated.len()]),
+            generated: tokio::sync::Mutex::new(generated),
+            inline,
+        }
+    }
+
+    /// Wait until every generator has its first event ready, so the run's clock starts with events
+    /// in hand: a multi-megabyte first batch must not count as the target's lateness.
+    pub(super) async fn prime(&self) {
+        let mut queues = self.generated.lock().await;
+        let mut first = Vec::with_capacity(queues.len());
+        for q in queues.iter_mut() {
+            first.push(q.recv().await);
+        }
+        *self.primed.lock().unwrap_or_else(|p| p.into_inner()) = first;
+    }
+
+    /// The event of the partition's `j`-th slot, global index `k`.
+    pub(super) async fn get(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
+        match &self.source {
+            EventSource::Fixed(e) => Some(e.clone()),
+            EventSource::Pool(pool) => pool.get((k % pool.len().max(1) as u64) as usize).cloned(),
+            EventSource::Generate { config, seed } if self.inline.is_some() => {
+                let partition = self.inline.unwrap_or(Partition::WHOLE);
+                Some(Arc::new(Prepared::generated(
+                    config,
+                    *seed,
+                    partition.global(j),
+                )))
+            }
+            EventSource::Generate { .. } => {
+                let mut queues = self.generated.lock().await;
+                let n = queues.len() as u64;
+                if n == 0 {
+                    return None;
+                }
+                let i = (j % n) as usize;
+                let primed = self
+                    .primed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(i)
+                    .and_then(Option::take);
+                match primed {
+                    Some(e) => Some(e),
+                    None => queues[i].recv().await,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Workers: take a slot, wait for its due time, invoke, judge, record — and the threads they run on.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use super::super::Prepared;
+use super::Runtimes;
+use super::dispatch::{Claimed, Dispatcher};
+use super::outcome::{Answered, End, Record};
+use crate::conformance::{FailureGroup, Minimal, SavedCase, write_case};
+use crate::contract::{self, CheckId, CheckSet, Severity, Verdict};
+use crate::events::Phase;
+use crate::invocation::{Invocation, Outcome};
+use crate::targets::Target;
+
+/// What every invocation task shares.
+pub(super) struct Shared {
+    pub(super) target: Arc<dyn Target>,
+    pub(super) checks: CheckSet,
+    pub(super) timeout: Duration,
+    /// Cut in-flight invocations short (end of grace, Ctrl-C, unreachable target).
+    pub(super) hard_stop: CancellationToken,
+    /// Something answered: from then on a connection error is a finding, not "unreachable".
+    pub(super) reached: AtomicBool,
+    pub(super) in_flight: AtomicU64,
+    pub(super) peak_in_flight: AtomicU64,
+    pub(super) cases: CaseSaver,
+    pub(super) delivery: Option<Arc<crate::delivery::DeliveryLog>>,
+    pub(super) runtimes: Runtimes,
+    /// Permits to judge a big answer off the worker runtimes (see [`JUDGE_INLINE_MAX`]).
+    pub(super) oracle: Arc<tokio::sync::Semaphore>,
+    /// `--max-hangs` (0 = never).
+    pub(super) max_hangs: u32,
+    /// Invocations in a row, in completion order, that got no answer within the timeout.
+    pub(super) hangs_in_a_row: AtomicU32,
+    /// Some invocation got an answer that was not a timeout.
+    pub(super) answered: AtomicBool,
+}
+
+/// Answers (and events) up to this size are judged where they arrive: the oracle takes
+/// microseconds on them, less than a hand-off to another thread would cost. Bigger ones — a
+/// 6 MB answer of millions of `{}` records costs the oracle seconds — go to a blocking pool, so
+/// they cannot hold up the worker runtime's timers, timeouts and the end of the grace period.
+pub(super) const JUDGE_INLINE_MAX: usize = 256 * 1024;
+
+/// Big answers judged at once at most: one per core, so judging competes with sending for the
+/// CPU no more than the machine has, and at most that many big verdicts are held in memory.
+pub(super) fn oracle_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Saves the first few failing cases per check, from whichever invocation gets there first.
+pub(super) struct CaseSaver {
+    pub(super) dir: Option<PathBuf>,
+    pub(super) per_check: u32,
+    pub(super) seed: u64,
+    pub(super) claimed: std::sync::Mutex<(BTreeMap<CheckId, u32>, u64)>,
+}
+
+impl CaseSaver {
+    /// A folder name for a new case of `check`, or `None` when enough are saved.
+    pub(super) fn claim(&self, check: CheckId) -> Option<String> {
+        self.dir.as_ref()?;
+        let mut guard = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let (per, serial) = &mut *guard;
+        let n = per.entry(check).or_default();
+        if *n >= self.per_check {
+            return None;
+        }
+        *n += 1;
+        *serial += 1;
+        Some(format!("{:04}-{}", serial, check.id()))
+    }
+
+    /// Save the case behind each new failing check of this invocation, as `check` does.
+    pub(super) fn save(
+        &self,
+        target: &dyn Target,
+        event: &Prepared,
+        inv: &Invocation,
+        verdict: &Verdict,
+    ) -> Vec<(CheckId, String, String)> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        let mut saved = Vec::new();
+        let mut seen = Vec::new();
+        for v in verdict
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Error)
+        {
+            if seen.contains(&v.check) {
+                continue;
+            }
+            seen.push(v.check);
+            let Some(name) = self.claim(v.check) else {
+                continue;
+            };
+            let group = FailureGroup {
+                check: v.check,
+                fingerprint: v.fingerprint.clone(),
+                severity: v.severity,
+                first: v.clone(),
+                count: verdict
+                    .key_counts
+                    .get(&(v.check, v.fingerprint.clone()))
+                    .copied()
+                    .unwrap_or(1),
+                cases: 1,
+                phase: Phase::Random,
+                case: Some(name.clone()),
+                flaky: false,
+                shrink: None,
+                minimal_batch: None,
+                depends_on: Default::default(),
+                original_message: None,
+            };
+            let minimal = Minimal {
+                spec: event.spec.clone(),
+                bytes: event.bytes.clone(),
+                view: event.view.clone(),
+                inv: inv.clone(),
+                verdict: verdict.clone(),
+                origin: event.origin.clone(),
+                flaky: false,
+                summary: None,
+                depends_on: Default::default(),
+            };
+            let case = SavedCase {
+                name: &name,
+                target,
+                seed: self.seed,
+                origin: &event.origin,
+                phase: Phase::Random,
+                group: &group,
+                minimal: &minimal,
+            };
+            // A case that cannot be written is not worth failing the run over; the count stays.
+            if write_case(&dir.join(&name), &case).is_ok() {
+                saved.push((v.check, v.fingerprint.clone(), name));
+            }
+        }
+        saved
+    }
+}
+
+/// Records a worker holds before handing them to the collector in one go: one wake-up per batch
+/// instead of per invocation, which is most of what a fast target costs the engine.
+pub(super) struct Batch {
+    pub(super) records: Vec<Record>,
+    pub(super) tx: mpsc::Sender<Vec<Record>>,
+}
+
+/// A batch goes to the collector at this size, or when its oldest record is this old, so the live
+/// view and the per-second figures stay current.
+pub(super) const BATCH_RECORDS: usize = 32;
+pub(super) const BATCH_AGE: Duration = Duration::from_millis(20);
+
+impl Batch {
+    pub(super) fn push(&mut self, r: Record) -> bool {
+        let urgent = matches!(r.end, End::Unreachable(_)) || r.hang_limit;
+        self.records.push(r);
+        urgent || self.records.len() >= BATCH_RECORDS || self.records[0].done.elapsed() >= BATCH_AGE
+    }
+
+    /// Hand the batch over. Waits while the collector is behind: a lagging collector slows the
+    /// workers (visibly, as late sends) instead of growing a queue.
+    pub(super) async fn flush(&mut self) {
+        if !self.records.is_empty() {
+            let records = std::mem::replace(&mut self.records, Vec::with_capacity(BATCH_RECORDS));
+            let _ = self.tx.send(records).await;
+        }
+    }
+}
+
+/// THE loop, for the open and the closed model alike. One worker per in-flight slot: take the next
+/// slot, wait for its due time (open model; a slot whose time has passed because every worker was
+/// busy goes at once and counts as late — never skipped), invoke, judge, record.
+pub(super) async fn worker(
+    shared: Arc<Shared>,
+    dispatch: Arc<Dispatcher>,
+    tx: mpsc::Sender<Vec<Record>>,
+) {
+    let mut batch = Batch {
+        records: Vec::with_capacity(BATCH_RECORDS),
+        tx,
+    };
+    // Registered once per worker, not once per invocation.
+    let hard_stop = shared.hard_stop.cancelled();
+    tokio::pin!(hard_stop);
+    while let Some(claimed) = dispatch.claim().await {
+        if let Some(due) = claimed.due
+            && due > Instant::now()
+        {
+            // Nothing is held back while the worker idles.
+            batch.flush().await;
+            tokio::select! {
+                biased;
+                _ = sleep_until(shared.runtimes, due) => {}
+                _ = dispatch.stop.cancelled() => {
+                    dispatch.sent_one();
+                    break;
+                }
+            }
+        }
+        dispatch.sent_one();
+        let intended = claimed.due.unwrap_or_else(Instant::now);
+        let record = invoke_one(&shared, claimed, intended, hard_stop.as_mut()).await;
+        if record.hang_limit {
+            // No further send, here or on another worker, before the collector hears of it.
+            dispatch.stop.cancel();
+            shared.hard_stop.cancel();
+        }
+        if batch.push(record) {
+            batch.flush().await;
+        }
+    }
+    batch.flush().await;
+}
+
+/// Sleep until `due` on the mode's clock: tokio's timer alone on the caller's runtime (exact in
+/// paused time, where yielding would never let the clock move), [`sleep_precisely`] otherwise.
+async fn sleep_until(runtimes: Runtimes, due: Instant) {
+    match runtimes {
+        Runtimes::PerCore => sleep_precisely(due).await,
+        Runtimes::Current => tokio::time::sleep_until(due).await,
+    }
+}
+
+/// Sleep until `due`, to well under a millisecond. tokio's timer has a millisecond grain and
+/// rounds up, which alone would make every open-model send ~1 ms late and add that to the corrected
+/// latency: sleep coarsely to just before `due`, then yield until it.
+pub(super) async fn sleep_precisely(due: Instant) {
+    const GRAIN: Duration = Duration::from_millis(1);
+    if let Some(coarse) = due.checked_sub(GRAIN)
+        && coarse > Instant::now()
+    {
+        tokio::time::sleep_until(coarse).await;
+    }
+    while Instant::now() < due {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Start `n` workers on one thread per core, each thread with its own single-threaded runtime (as
+/// oha does): a connection's answer then wakes its worker on the thread that sent the request,
+/// instead of a work-stealing runtime bouncing tasks between threads and parking them on futexes
+/// at every request. Falls back to the calling runtime if threads cannot be started.
+///
+/// A thread's runtime outlives its own workers until `done`: a keep-alive connection belongs to
+/// the runtime that opened it, and a worker on another thread may still be waiting on it.
+pub(super) fn spawn_workers(
+    n: usize,
+    shared: &Arc<Shared>,
+    dispatch: &Arc<Dispatcher>,
+    tx: &mpsc::Sender<Vec<Record>>,
+    done: &CancellationToken,
+) {
+    if shared.runtimes == Runtimes::Current {
+        for _ in 0..n {
+            tokio::spawn(worker(shared.clone(), dispatch.clone(), tx.clone()));
+        }
+        return;
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .clamp(1, n.max(1));
+    for t in 0..threads {
+        let count = n / threads + usize::from(t < n % threads);
+        let (s, d, sender) = (shared.clone(), dispatch.clone(), tx.clone());
+        let done = done.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let started = runtime.map_err(|e| e.to_string()).and_then(|rt| {
+            std::thread::Builder::new()
+                .name(format!("load-worker-{t}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let mut set = tokio::task::JoinSet::new();
+                        for _ in 0..count {
+                            set.spawn(worker(s.clone(), d.clone(), sender.clone()));
+                        }
+                        drop(sender);
+                        while set.join_next().await.is_some() {}
+                        done.cancelled().await;
+                    });
+                })
+                .map_err(|e| e.to_string())
+        });
+        if started.is_err() {
+            for _ in 0..count {
+                tokio::spawn(worker(shared.clone(), dispatch.clone(), tx.clone()));
+            }
+        }
+    }
+}
+
+/// One invocation: send, judge, save a case if it is among the first few of its check.
+pub(super) async fn invoke_one(
+    shared: &Arc<Shared>,
+    claimed: Claimed,
+    intended: Instant,
+    mut hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+) -> Record {
+    let event = &claimed.event;
+    let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared.peak_in_flight.fetch_max(n, Ordering::Relaxed);
+    let sent = Instant::now();
+    let result = if shared.hard_stop.is_cancelled() {
+        None
+    } else {
+        tokio::select! {
+            biased;
+            r = shared.target.invoke(event.bytes.clone(), shared.timeout) => Some(r),
+            _ = hard_stop.as_mut() => None,
+        }
+    };
+    let done = Instant::now();
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let mut record = Record {
+        warmup: claimed.warmup,
+        intended,
+        sent,
+        done,
+        end: End::Interrupted,
+        hang_limit: false,
+    };
+    let inv = match result {
+        None => return record,
+        Some(Err(e)) if !shared.reached.load(Ordering::Relaxed) => {
+            record.end = End::Unreachable(e);
+            return record;
+        }
+        Some(Ok(inv)) => {
+            shared.reached.store(true, Ordering::Relaxed);
+            record.hang_limit = shared.count_hang(&inv);
+            inv
+        }
+        // Reachable before, gone now: the transformer died under load. That is a finding.
+        Some(Err(e)) => Invocation::broken(e.to_string(), done - sent),
+    };
+    if inv.unjudged() {
+        record.end = End::Throttled;
+        return record;
+    }
+    let big = inv.body.len().max(event.bytes.len()) > JUDGE_INLINE_MAX;
+    let answered = if big && shared.runtimes == Runtimes::PerCore {
+        // Off the worker runtime; a hard stop (end of grace, Ctrl-C) does not wait for it.
+        tokio::select! {
+            biased;
+            a = judge_elsewhere(shared.clone(), claimed.event.clone(), inv, claimed.warmup) => a,
+            _ = hard_stop => None,
+        }
+    } else {
+        Some(judge(shared, event, inv, claimed.warmup))
+    };
+    if let Some(a) = answered {
+        record.end = End::Answered(Box::new(a));
+    }
+    record
+}
+
+/// Judge on the blocking pool, one big answer per core at a time. `None` if the pool is gone.
+async fn judge_elsewhere(
+    shared: Arc<Shared>,
+    event: Arc<Prepared>,
+    inv: Invocation,
+    warmup: bool,
+) -> Option<Answered> {
+    let permit = shared.oracle.clone().acquire_owned().await.ok()?;
+    let judged = tokio::task::spawn_blocking(move || {
+        let answered = judge(&shared, &event, inv, warmup);
+        drop(permit);
+        answered
+    });
+    judged.await.ok()
+}
+
+/// The oracle, what Firehose would deliver, and the first few failing cases of each check.
+fn judge(shared: &Shared, event: &Prepared, inv: Invocation, warmup: bool) -> Answered {
+    let verdict = contract::check(&event.view, &inv, &shared.checks);
+    if let Some(delivery) = shared.delivery.as_ref().filter(|_| !warmup) {
+        delivery.observe(&event.bytes, &inv, &verdict);
+    }
+    let saved = if verdict.failed() {
+        shared
+            .cases
+            .save(shared.target.as_ref(), event, &inv, &verdict)
+    } else {
+        Vec::new()
+    };
+    Answered {
+        records: event.view.record_ids.len() as u64,
+        bytes_in: event.bytes.len() as u64,
+        bytes_out: inv.body.len() as u64,
+        verdict,
+        saved,
+        queue_wait: inv.queue_wait,
+    }
+}
+
+impl Shared {
+    /// Count an answer toward `--max-hangs`, in completion order, as `check` does: a timeout adds
+    /// one, anything else resets. True when this one reaches the limit.
+    fn count_hang(&self, inv: &Invocation) -> bool {
+        if inv.outcome == Outcome::TimedOut {
+            let n = self.hangs_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            self.max_hangs > 0 && n >= self.max_hangs
+        } else {
+            self.hangs_in_a_row.store(0, Ordering::Relaxed);
+            self.answered.store(true, Ordering::Relaxed);
+            false
+        }
+    }
+}
