@@ -5,6 +5,12 @@
 //! order: regressions saved by earlier runs, the boundary corners, the corpus, then `--cases` random
 //! batches from the seed. A failure not seen before in the run is shrunk (within a budget), re-run to
 //! tell flaky from real, saved as a case folder and as a regression; later occurrences only count.
+//!
+//! Up to [`CheckPlan::workers`] cases are in flight at once (`inflight.rs`), but the runner takes
+//! their answers strictly in case order: a failure's first case is the lowest index that hit it,
+//! and the outcome is the same for any number of workers. Invoking and judging is the case layer's
+//! [`crate::case::attempt`]; shrinking (`shrink.rs`) asks for attempts through its `Trial` trait and
+//! knows nothing of the runner, so `runner → shrink → case` has no way back.
 
 mod endpoint;
 mod inflight;
