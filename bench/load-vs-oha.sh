@@ -12,7 +12,8 @@
 #   2. memory: a run at 1,000 invocations/s of small batches (a few KiB) for RSS_SECONDS, sampling the
 #      harness's RSS every few seconds and printing the peak (flat memory = the samples do not climb).
 #
-# Defaults: SAT=20s, RSS_SECONDS=600 (10 minutes), CONCURRENCY=64. --short: SAT=10s, RSS_SECONDS=60.
+# Defaults: SAT=20s, RSS_SECONDS=600 (10 minutes), CONCURRENCY=64, ROUNDS=5 (medians of rate and of
+# client CPU per invocation). --short: SAT=10s, RSS_SECONDS=60.
 # RSS_SECONDS=0 skips the memory run.
 # oha is installed from crates.io on first use into target/bench-tools (cargo install --root).
 # All traffic goes to 127.0.0.1.
@@ -29,19 +30,22 @@ elif [[ -n "${1:-}" ]]; then
   exit 2
 fi
 CONCURRENCY=${CONCURRENCY:-64}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 OHA_VERSION=${OHA_VERSION:-1.16.0}
 TOOLS=target/bench-tools
-OHA=$TOOLS/bin/oha
+# OHA=/path/to/oha uses an oha already installed; CARGO_TARGET_DIR is honoured for the build.
+OHA=${OHA:-$TOOLS/bin/oha}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 if [[ ! -x $OHA ]]; then
   echo "== installing oha $OHA_VERSION into $TOOLS (first use only)"
   cargo install oha --version "$OHA_VERSION" --locked --root "$TOOLS"
 fi
 echo "== building firehose-harness and the trivial transformer (release)"
+# HARNESS=/path/to/firehose-harness measures another build (an older commit, for a before/after).
 cargo build --release --bin firehose-harness --example trivial_transformer
-H=target/release/firehose-harness
-T=target/release/examples/trivial_transformer
+H=${HARNESS:-$TARGET_DIR/release/firehose-harness}
+T=$TARGET_DIR/release/examples/trivial_transformer
 
 WORK=$(mktemp -d)
 SERVER_PID=""

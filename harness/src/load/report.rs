@@ -163,16 +163,7 @@ pub fn load_report(
         matches!(plan.events, super::EventSource::Generate { .. }).then(|| plan.seed.to_string());
     report.started_at = timestamp(outcome.started_at);
     report.duration_ms = outcome.duration.as_millis() as u64;
-    report.stopped_early = outcome.stopped.as_ref().map(|s| {
-        match s {
-            Stopped::Interrupted => "interrupted",
-            Stopped::Threshold(_) => "threshold",
-            Stopped::Unreachable => "unreachable",
-            Stopped::Overrun { .. } => "overrun",
-            Stopped::Hanging => "hanging",
-        }
-        .to_string()
-    });
+    report.stopped_early = outcome.stopped.as_ref().map(|s| s.name().to_string());
     report.checks = check_results(&plan.checks, &st.check_counts, &outcome.groups);
     report.failures = failures(&outcome.groups);
     report.failures_truncated = outcome.groups_truncated;

@@ -757,3 +757,47 @@ fn an_open_rate_far_beyond_the_target_gives_up_the_unsent_slots_after_the_grace(
     let unsent: u64 = note.split_whitespace().next().unwrap().parse().unwrap();
     assert_eq!(sent + unsent, planned, "{note}");
 }
+
+/// Issue 13: an answer of millions of `{}` records costs the oracle seconds of CPU each. Judged on
+/// the worker runtimes, it held up their timers: a 5 s run took 88 s. Judged off them, the run ends
+/// when its schedule and grace do, and the answers still being judged then are interrupted.
+#[test]
+fn millions_of_empty_records_do_not_hold_the_run_past_its_duration_and_grace() {
+    let mut body = Vec::with_capacity(6_000_000);
+    body.extend_from_slice(b"{\"records\":[{}");
+    while body.len() < 5_900_000 {
+        body.extend_from_slice(b",{}");
+    }
+    body.extend_from_slice(b"]}");
+    let body = Bytes::from(body);
+    let router = Router::new().route("/", post(move || async move { body.clone() }));
+    let server = serve(router);
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let run = load_into(
+        dir.path(),
+        &server.url("/"),
+        &out,
+        &[
+            "--rate",
+            "20",
+            "--duration",
+            "2s",
+            "--grace",
+            "2s",
+            "--timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", describe(&run));
+    let report = read_report(&out);
+    let load = &report["load"];
+    assert!(load["violations"].as_u64().unwrap() >= 1, "{load}");
+    // The acceptance bound of the issue: the run's own clock, schedule plus grace, with a little
+    // room for a busy machine — the unfixed engine overran it many times over.
+    let ran = report["duration_ms"].as_u64().unwrap();
+    assert!(ran < 2_000 + 2_000 + 2_500, "the run took {ran} ms");
+    // No invocation waited on the oracle for its timeout: service times are the target's.
+    let service = load["latency"]["service_time"]["max"].as_u64().unwrap();
+    assert!(service < 5_000_000, "service time max {service} µs");
+}

@@ -1,7 +1,6 @@
 //! The collector: folds records into figures, per-second rows, the interval log and failure
 //! groups; judges `:abort` thresholds; emits [`LoadEvent`]s. It owns everything the run reports.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -11,7 +10,7 @@ use super::super::stats::{IntervalStats, Intervals, LoadStats, Sample};
 use super::super::thresholds::{Figures, Judged, Threshold};
 use super::super::{LoadEvent, LoadPlan, Progress, counts_as_error};
 use super::outcome::{End, LoadOutcome, Record, Stopped};
-use crate::conformance::FailureGroup;
+use crate::case::FailureGroups;
 use crate::contract::{CheckId, Severity, Verdict};
 use crate::events::{EventSink, Phase, RunEvent};
 use crate::targets::TargetError;
@@ -32,9 +31,7 @@ pub(super) struct Collector<'a> {
     pub(super) intervals: Intervals,
     pub(super) rows: Vec<firehose_reports::Interval>,
     pub(super) hlog: Option<HlogWriter>,
-    pub(super) groups: Vec<FailureGroup>,
-    pub(super) group_index: BTreeMap<(CheckId, String), usize>,
-    pub(super) groups_truncated: bool,
+    pub(super) groups: FailureGroups,
     pub(super) warmup_invocations: u64,
     pub(super) interrupted: u64,
     pub(super) measuring_announced: bool,
@@ -82,9 +79,7 @@ impl<'a> Collector<'a> {
             intervals: Intervals::new(warmup),
             rows: Vec::new(),
             hlog,
-            groups: Vec::new(),
-            group_index: BTreeMap::new(),
-            groups_truncated: false,
+            groups: FailureGroups::new(MAX_GROUPS),
             warmup_invocations: 0,
             interrupted: 0,
             measuring_announced: warmup.is_zero(),
@@ -191,50 +186,21 @@ impl<'a> Collector<'a> {
         None
     }
 
-    /// Count a verdict's failures into (check, fingerprint) groups, announcing new ones.
+    /// Count a verdict's failures into (check, fingerprint) groups, announcing new ones, and
+    /// point each group at the first case folder saved for it.
     pub(super) fn group(&mut self, v: &Verdict, saved: &[(CheckId, String, String)]) {
-        for ((check, fingerprint), count) in &v.key_counts {
-            let key = (*check, fingerprint.clone());
-            if let Some(&i) = self.group_index.get(&key) {
-                let g = &mut self.groups[i];
-                g.count += count;
-                g.cases += 1;
+        for i in self.groups.file(v, Phase::Random) {
+            let first = &self.groups.get(i).first;
+            let (check, message) = (first.check.id(), first.message.clone());
+            self.emit(LoadEvent::NewFailure { check, message });
+        }
+        for (check, fingerprint, name) in saved {
+            if let Some(i) = self.groups.find(*check, fingerprint) {
+                let g = self.groups.get_mut(i);
                 if g.case.is_none() {
-                    g.case = case_for(saved, &key);
+                    g.case = Some(name.clone());
                 }
-                continue;
             }
-            let Some(first) = v
-                .violations
-                .iter()
-                .find(|x| x.check == *check && &x.fingerprint == fingerprint)
-            else {
-                continue;
-            };
-            if self.groups.len() >= MAX_GROUPS {
-                self.groups_truncated = true;
-                continue;
-            }
-            self.emit(LoadEvent::NewFailure {
-                check: check.id(),
-                message: first.message.clone(),
-            });
-            self.group_index.insert(key.clone(), self.groups.len());
-            self.groups.push(FailureGroup {
-                check: *check,
-                fingerprint: fingerprint.clone(),
-                severity: first.severity,
-                first: first.clone(),
-                count: *count,
-                cases: 1,
-                phase: Phase::Random,
-                case: case_for(saved, &key),
-                flaky: false,
-                shrink: None,
-                minimal_batch: None,
-                depends_on: Default::default(),
-                original_message: None,
-            });
         }
     }
 
@@ -378,8 +344,8 @@ impl<'a> Collector<'a> {
             measured_span: span,
             stats: self.stats,
             intervals: self.rows,
-            groups: self.groups,
-            groups_truncated: self.groups_truncated,
+            groups_truncated: self.groups.truncated,
+            groups: self.groups.into_groups(),
             warmup_invocations: self.warmup_invocations,
             interrupted: self.interrupted,
             peak_in_flight,
@@ -391,14 +357,4 @@ impl<'a> Collector<'a> {
             notes: self.notes,
         }
     }
-}
-
-pub(super) fn case_for(
-    saved: &[(CheckId, String, String)],
-    key: &(CheckId, String),
-) -> Option<String> {
-    saved
-        .iter()
-        .find(|(c, f, _)| *c == key.0 && f == &key.1)
-        .map(|(_, _, name)| name.clone())
 }

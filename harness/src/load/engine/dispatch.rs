@@ -59,7 +59,7 @@ impl Dispatcher {
         // The event comes first, the due time after: generation never eats into the wait.
         let past_deadline = async {
             match self.deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
+                Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };

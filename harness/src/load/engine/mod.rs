@@ -93,7 +93,7 @@ pub async fn run_load(
         checks: plan.checks.clone(),
         timeout: plan.timeout,
         hard_stop: CancellationToken::new(),
-        reached: AtomicBool::new(false),
+        reach: Default::default(),
         in_flight: AtomicU64::new(0),
         peak_in_flight: AtomicU64::new(0),
         cases: CaseSaver {

@@ -8,25 +8,13 @@ use tokio::time::Instant;
 
 use super::super::stats::LoadStats;
 use super::super::thresholds::{Judged, Threshold};
-use crate::conformance::FailureGroup;
+use crate::case::FailureGroup;
 use crate::contract::{CheckId, Verdict};
 use crate::targets::TargetError;
 
-/// Why a run ended before its schedule did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stopped {
-    /// Ctrl-C.
-    Interrupted,
-    /// A `:abort` threshold was breached.
-    Threshold(String),
-    /// The target could not be reached before anything answered.
-    Unreachable,
-    /// Open model: sends fell further behind the schedule than the grace period, so the slots
-    /// still unsent were given up (k6's dropped iterations) instead of running for hours.
-    Overrun { unsent: u64 },
-    /// `--max-hangs` invocations in a row got no answer within the timeout.
-    Hanging,
-}
+/// Why a run ended before its schedule did: the case layer's one enum, shared with `check`
+/// (load never stops for `Deadline` or `MaxFailures`).
+pub use crate::case::Stopped;
 
 /// What a load run measured.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use super::super::Prepared;
 use super::Runtimes;
 use super::dispatch::{Claimed, Dispatcher};
 use super::outcome::{Answered, End, Record};
-use crate::conformance::{FailureGroup, Minimal, SavedCase, write_case};
+use crate::case::{FailureGroup, Minimal, Reach, SavedCase, write_case};
 use crate::contract::{self, CheckId, CheckSet, Severity, Verdict};
 use crate::events::Phase;
 use crate::invocation::{Invocation, Outcome};
@@ -27,8 +27,9 @@ pub(super) struct Shared {
     pub(super) timeout: Duration,
     /// Cut in-flight invocations short (end of grace, Ctrl-C, unreachable target).
     pub(super) hard_stop: CancellationToken,
-    /// Something answered: from then on a connection error is a finding, not "unreachable".
-    pub(super) reached: AtomicBool,
+    /// Something answered: from then on a connection error is a finding, not "unreachable"
+    /// (the case layer's policy, shared with `check`, `replay` and `validate`).
+    pub(super) reach: Reach,
     pub(super) in_flight: AtomicU64,
     pub(super) peak_in_flight: AtomicU64,
     pub(super) cases: CaseSaver,
@@ -104,36 +105,17 @@ impl CaseSaver {
             let Some(name) = self.claim(v.check) else {
                 continue;
             };
-            let group = FailureGroup {
-                check: v.check,
-                fingerprint: v.fingerprint.clone(),
-                severity: v.severity,
-                first: v.clone(),
-                count: verdict
-                    .key_counts
-                    .get(&(v.check, v.fingerprint.clone()))
-                    .copied()
-                    .unwrap_or(1),
-                cases: 1,
-                phase: Phase::Random,
-                case: Some(name.clone()),
-                flaky: false,
-                shrink: None,
-                minimal_batch: None,
-                depends_on: Default::default(),
-                original_message: None,
-            };
-            let minimal = Minimal {
-                spec: event.spec.clone(),
-                bytes: event.bytes.clone(),
-                view: event.view.clone(),
-                inv: inv.clone(),
-                verdict: verdict.clone(),
-                origin: event.origin.clone(),
-                flaky: false,
-                summary: None,
-                depends_on: Default::default(),
-            };
+            let mut group =
+                FailureGroup::first_seen(verdict, v.check, &v.fingerprint, Phase::Random);
+            group.case = Some(name.clone());
+            let minimal = Minimal::of(
+                event.bytes.clone(),
+                event.view.clone(),
+                event.spec.clone(),
+                event.origin.clone(),
+                inv,
+                verdict,
+            );
             let case = SavedCase {
                 name: &name,
                 target,
@@ -334,20 +316,17 @@ pub(super) async fn invoke_one(
         end: End::Interrupted,
         hang_limit: false,
     };
-    let inv = match result {
-        None => return record,
-        Some(Err(e)) if !shared.reached.load(Ordering::Relaxed) => {
+    let Some(result) = result else {
+        return record;
+    };
+    let inv = match shared.reach.classify(result, done - sent) {
+        Ok(inv) => inv,
+        Err(e) => {
             record.end = End::Unreachable(e);
             return record;
         }
-        Some(Ok(inv)) => {
-            shared.reached.store(true, Ordering::Relaxed);
-            record.hang_limit = shared.count_hang(&inv);
-            inv
-        }
-        // Reachable before, gone now: the transformer died under load. That is a finding.
-        Some(Err(e)) => Invocation::broken(e.to_string(), done - sent),
     };
+    record.hang_limit = shared.count_hang(&inv);
     if inv.unjudged() {
         record.end = End::Throttled;
         return record;
