@@ -7,6 +7,12 @@
 //!
 //! Order of evaluation, each step only when the previous left something to judge: timeout → function
 //! error → size → JSON → shape → per-record checks → missing ids.
+//!
+//! Its cost is bounded by the body, never by what the body holds: records are judged one by one as
+//! the parser reads them ([`ItemSink`]), so none outlives its own check, and a violation is
+//! counted by `&str` key and only built into a message when it is kept as an example
+//! ([`EXAMPLES_PER_KEY`], [`EXAMPLES_PER_CHECK`], [`MAX_FAILURE_KEYS`]). A 6 MB answer of two
+//! million `{}` records is two million counted violations, a handful of examples, and the body.
 
 mod base64;
 mod checks;
