@@ -66,7 +66,7 @@ pub enum RunEvent {
     /// Something worth a line in the terminal ("deadline reached after 57 of 100 cases").
     Note(String),
     /// What a `load` run reports while it runs (progress, new failures, threshold breaches).
-    Load(crate::load::LoadEvent),
+    Load(LoadEvent),
 }
 
 /// Receives events. `emit` must be quick: it runs on the engine's path.
@@ -85,4 +85,52 @@ impl EventSink for Vec<RunEvent> {
     fn emit(&mut self, event: RunEvent) {
         self.push(event);
     }
+}
+
+/// What a load run tells the outside world while it runs (inside [`RunEvent::Load`]).
+#[derive(Debug, Clone)]
+pub enum LoadEvent {
+    Started {
+        target: String,
+        model: String,
+        planned: Option<u64>,
+        warmup: Duration,
+        max_in_flight: usize,
+    },
+    /// The warm-up is over; figures count from here.
+    Measuring,
+    Progress(Progress),
+    /// A (check, fingerprint) not seen before in this run.
+    NewFailure {
+        check: &'static str,
+        message: String,
+    },
+    ThresholdBreached {
+        expression: String,
+        actual: String,
+        aborting: bool,
+    },
+    /// The schedule is done; `in_flight` invocations get `grace` to finish.
+    Draining {
+        in_flight: u64,
+        grace: Duration,
+    },
+}
+
+/// A snapshot for the live view.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub warming_up: bool,
+    /// Measured invocations finished so far.
+    pub invocations: u64,
+    pub planned: Option<u64>,
+    /// Invocations finished per second, over the last second.
+    pub rate: f64,
+    pub in_flight: u64,
+    /// Corrected response time so far, µs.
+    pub p99: u64,
+    pub errors: u64,
+    pub violations: u64,
+    pub late_sends: u64,
 }
