@@ -58,52 +58,55 @@ impl StdioTarget {
 /// that answer into a timeout.
 pub const LINGER_GRACE: Duration = Duration::from_millis(500);
 
+/// Hand each chunk of `r` to `take` until its end (or a read error) or `stop`, whichever comes
+/// first: the one reading loop of stdout and stderr, so a lingering process cannot hold either.
+async fn read_until(
+    mut r: impl AsyncRead + Unpin,
+    stop: CancellationToken,
+    chunk: usize,
+    mut take: impl FnMut(&[u8]),
+) {
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = tokio::select! {
+            biased;
+            read = r.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            () = stop.cancelled() => break,
+        };
+        take(&buf[..n]);
+    }
+}
+
 /// Read `r` to its end, or until `stop`, keeping at most `cap` bytes (the rest is read and
 /// counted, so the writer never blocks on a full pipe).
 async fn read_capped(
-    mut r: impl AsyncRead + Unpin,
+    r: impl AsyncRead + Unpin,
     cap: usize,
     stop: CancellationToken,
 ) -> (Bytes, bool) {
     let mut kept = BytesMut::new();
     let mut truncated = false;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = tokio::select! {
-            biased;
-            read = r.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            },
-            () = stop.cancelled() => break,
-        };
+    read_until(r, stop, 64 * 1024, |bytes| {
         let room = cap.saturating_sub(kept.len());
-        truncated |= n > room;
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
+        truncated |= bytes.len() > room;
+        kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    })
+    .await;
     (kept.freeze(), truncated)
 }
 
 /// The log and its tail, read until the end of `r` or `stop`.
-async fn read_log(
-    mut r: impl AsyncRead + Unpin,
-    stop: CancellationToken,
-) -> (CappedLog, CappedLog) {
+async fn read_log(r: impl AsyncRead + Unpin, stop: CancellationToken) -> (CappedLog, CappedLog) {
     let mut log = CappedLog::default();
     let mut tail = CappedLog::new(0, STDERR_TAIL_BYTES);
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = tokio::select! {
-            biased;
-            read = r.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            },
-            () = stop.cancelled() => break,
-        };
-        log.push(&buf[..n]);
-        tail.push(&buf[..n]);
-    }
+    read_until(r, stop, 16 * 1024, |bytes| {
+        log.push(bytes);
+        tail.push(bytes);
+    })
+    .await;
     (log, tail)
 }
 
