@@ -313,7 +313,12 @@ impl ImageTarget {
                 .wait_ready(&id, &address, &tail)
                 .await
                 .map(|()| address),
-            Err(e) => Err(self.failed(format!("cannot find its port {LAMBDA_PORT}: {e}"))),
+            // A function that dies at once has no published port by the time it is asked for:
+            // its exit (and its own words) is the reason, not the missing port.
+            Err(e) => Err(match self.exited(&id, &tail).await {
+                Some(exited) => exited,
+                None => self.failed(format!("cannot find its port {LAMBDA_PORT}: {e}")),
+            }),
         };
         let address = match ready {
             Ok(a) => a,
@@ -348,25 +353,8 @@ impl ImageTarget {
             if answers_http(address).await {
                 return Ok(());
             }
-            let exited = match self.containers.lock().await.get(id) {
-                Some(c) => match c.is_running().await {
-                    Ok(true) => None,
-                    Ok(false) => Some(c.exit_code().await.ok().flatten()),
-                    Err(_) => Some(None),
-                },
-                None => Some(None),
-            };
-            if let Some(code) = exited {
-                // Its last words arrive through the log stream a moment later.
-                let output = tail.settled_since(0).await;
-                let code = code.map_or("?".to_string(), |c| c.to_string());
-                return Err(TargetError::Init {
-                    target: self.described.clone(),
-                    reason: format!(
-                        "the container exited (code {code}) before answering on port {LAMBDA_PORT}: {}",
-                        last_lines(&output, 5)
-                    ),
-                });
+            if let Some(exited) = self.exited(id, tail).await {
+                return Err(exited);
             }
             if Instant::now() >= deadline {
                 return Err(self.failed(format!(
@@ -376,6 +364,29 @@ impl ImageTarget {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// If the container `id` has stopped before answering: the init error that quotes its last
+    /// words. `None` while it runs.
+    async fn exited(&self, id: &str, tail: &LogTail) -> Option<TargetError> {
+        let code = match self.containers.lock().await.get(id) {
+            Some(c) => match c.is_running().await {
+                Ok(true) => return None,
+                Ok(false) => c.exit_code().await.ok().flatten(),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        // Its last words arrive through the log stream a moment later.
+        let output = tail.settled_since(0).await;
+        let code = code.map_or("?".to_string(), |c| c.to_string());
+        Some(TargetError::Init {
+            target: self.described.clone(),
+            reason: format!(
+                "the container exited (code {code}) before answering on port {LAMBDA_PORT}: {}",
+                last_lines(&output, 5)
+            ),
+        })
     }
 
     /// Remove one container (after a timeout, a broken invocation, a failed start).
