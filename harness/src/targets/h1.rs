@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 
@@ -60,6 +60,29 @@ thread_local! {
     };
 }
 
+/// The `Authorization: Basic …` header for a URL's userinfo (percent-decoded, as reqwest does),
+/// marked sensitive so nothing that prints headers shows it.
+fn basic_auth(url: &reqwest::Url) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        url.password().map(decode).unwrap_or_default()
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 impl H1Client {
     /// A client for `url` (`None` unless it is `http://`), sending `extra` with every request.
     pub fn new(url: &reqwest::Url, extra: &HeaderMap) -> Option<H1Client> {
@@ -76,6 +99,12 @@ impl H1Client {
         let mut headers = extra.clone();
         if !headers.contains_key(HOST) {
             headers.insert(HOST, HeaderValue::from_str(&authority).ok()?);
+        }
+        // `http://user:pass@host/`: Basic auth, as reqwest (and curl) send it for such a URL.
+        if let Some(auth) = basic_auth(url)
+            && !headers.contains_key(AUTHORIZATION)
+        {
+            headers.insert(AUTHORIZATION, auth);
         }
         Some(H1Client {
             path: path.parse().ok()?,
@@ -166,20 +195,41 @@ impl H1Client {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .unwrap_or(0);
-        let mut buf = BytesMut::with_capacity(expected.min(BODY_READ_CAP));
+        // The first chunk is kept as it came (a small answer arrives whole: no copy at all); only
+        // a body in several chunks is gathered into one buffer.
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
         let mut truncated = false;
         while let Some(frame) = incoming.frame().await {
             let Ok(chunk) = frame?.into_data() else {
                 continue;
             };
-            let room = BODY_READ_CAP - buf.len();
-            if chunk.len() > room {
-                buf.extend_from_slice(&chunk[..room]);
+            let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
+            let room = BODY_READ_CAP - held;
+            let chunk = if chunk.len() > room {
                 truncated = true;
+                chunk.slice(..room)
+            } else {
+                chunk
+            };
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                held_first => {
+                    if let Some(f) = held_first {
+                        buf.reserve(expected.min(BODY_READ_CAP).max(f.len() + chunk.len()));
+                        buf.extend_from_slice(&f);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+            if truncated {
                 break;
             }
-            buf.extend_from_slice(&chunk);
         }
+        let body = match first {
+            Some(f) => f,
+            None => buf.freeze(),
+        };
         // A body left unread would poison the connection: only a fully read one goes back.
         if !truncated && !sender.is_closed() {
             self.put_idle(sender);
@@ -187,8 +237,44 @@ impl H1Client {
         Ok(H1Response {
             status,
             headers: parts.headers,
-            body: buf.freeze(),
+            body,
             truncated,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent_headers(url: &str, extra: &HeaderMap) -> HeaderMap {
+        let url = reqwest::Url::parse(url).unwrap();
+        let client = H1Client::new(&url, extra).unwrap();
+        client.request(Bytes::new()).headers().clone()
+    }
+
+    #[test]
+    fn userinfo_is_sent_as_basic_auth_decoded() {
+        // "user@corp" : "p:ss w" percent-encoded in the URL, as a user would have to write it.
+        let headers = sent_headers(
+            "http://user%40corp:p%3Ass%20w@127.0.0.1:9/t",
+            &HeaderMap::new(),
+        );
+        let auth = headers.get(AUTHORIZATION).unwrap();
+        assert!(auth.is_sensitive());
+        use base64::Engine as _;
+        let expected = base64::engine::general_purpose::STANDARD.encode("user@corp:p:ss w");
+        assert_eq!(auth.to_str().unwrap(), format!("Basic {expected}"));
+        assert_eq!(headers.get(HOST).unwrap(), "127.0.0.1:9");
+    }
+
+    #[test]
+    fn no_userinfo_no_authorization_and_a_given_one_wins() {
+        let headers = sent_headers("http://127.0.0.1:9/t", &HeaderMap::new());
+        assert!(headers.get(AUTHORIZATION).is_none());
+        let mut extra = HeaderMap::new();
+        extra.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t0k3n"));
+        let headers = sent_headers("http://u:p@127.0.0.1:9/t", &extra);
+        assert_eq!(headers.get(AUTHORIZATION).unwrap(), "Bearer t0k3n");
     }
 }
