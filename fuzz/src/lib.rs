@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use firehose_generators::wire::{Event, EventView, Source};
-use firehose_harness::conformance::{load_case, load_regressions};
+use firehose_harness::{
+    MaxRegression, compare_load_reports as compare, load_case, load_regressions,
+    merge_load_reports as merge,
+};
 use firehose_harness::contract::{
     self, CheckId, CheckSet, EXAMPLES_PER_KEY, Item, ItemSink, ResponseView, Severity, Top, Verdict,
 };
 use firehose_harness::invocation::Invocation;
-use firehose_harness::load::compare::{MaxRegression, compare};
-use firehose_harness::load::report::merge;
 use serde_json::Value;
 
 /// Words of a response, so built JSON hits the oracle's branches rather than only its parser.

@@ -3,7 +3,6 @@
 //! The engine never prints. Run functions take an [`EventSink`]; the CLI wires a terminal reporter to
 //! it, tests wire a `Vec`. Events are small and cheap to ignore.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The phases of a `check` run, in the order they run.
@@ -34,8 +33,6 @@ impl Phase {
 #[derive(Debug, Clone)]
 pub enum RunEvent {
     Started {
-        target: String,
-        seed: u64,
         planned: u64,
     },
     PhaseStarted {
@@ -60,9 +57,6 @@ pub enum RunEvent {
         records: usize,
         bytes: usize,
     },
-    CaseSaved {
-        dir: PathBuf,
-    },
     /// Something worth a line in the terminal ("deadline reached after 57 of 100 cases").
     Note(String),
     /// What a `load` run reports while it runs (progress, new failures, threshold breaches).
@@ -72,13 +66,6 @@ pub enum RunEvent {
 /// Receives events. `emit` must be quick: it runs on the engine's path.
 pub trait EventSink: Send {
     fn emit(&mut self, event: RunEvent);
-}
-
-/// Ignores everything.
-pub struct NullSink;
-
-impl EventSink for NullSink {
-    fn emit(&mut self, _: RunEvent) {}
 }
 
 impl EventSink for Vec<RunEvent> {

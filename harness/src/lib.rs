@@ -25,19 +25,27 @@
 //! - [`supervisor`] — `__spawn`: what `exec:`/`stdio:` functions run under, so none outlives the run.
 //! - [`exit_codes`], [`errors`] — outcomes and failures → exit codes, in one place.
 
-pub mod case;
+// The rooms only this crate enters. Their `pub` items are visible to each other, not outside.
+mod case;
+mod conformance;
+mod delivery;
+mod events;
+mod load;
+mod report;
+mod supervisor;
+mod values;
+
+// What other crates use — the binary, the benches, the integration tests, `fuzz/` — whole…
 pub mod cli;
-pub mod conformance;
 pub mod contract;
-pub mod delivery;
 pub mod emulator;
 pub mod errors;
-pub mod events;
 pub mod exit_codes;
 pub mod invocation;
-pub mod load;
-pub mod report;
-pub mod supervisor;
 pub mod targets;
 pub mod terminal;
-pub mod values;
+
+// …and single items from rooms kept in (the fuzz targets read saved cases and load reports).
+pub use conformance::{load_case, load_regressions};
+pub use load::compare::{MaxRegression, compare as compare_load_reports};
+pub use load::report::merge as merge_load_reports;

@@ -268,13 +268,8 @@ impl TerminalReporter {
                     .unwrap_or_default();
                 out.push_str(&format!("    minimal batch: {b}{shrunk}\n"));
             }
-            if !f.depends_on.is_empty() {
-                let deps: Vec<_> = f
-                    .depends_on
-                    .iter()
-                    .map(|d| format!("{} ({})", d.dimension, d.flag))
-                    .collect();
-                out.push_str(&format!("    depends on: {}\n", deps.join(", ")));
+            if let Some(deps) = f.depends_on_text() {
+                out.push_str(&format!("    depends on: {deps}\n"));
             }
             if let (Some(case), Some(dir)) = (&f.case, report_dir) {
                 let case_dir = dir.join("cases").join(case);
@@ -345,11 +340,25 @@ impl EventSink for TerminalReporter {
             RunEvent::PhaseStarted { phase, cases } => {
                 self.bar.set_message(format!("{} ({cases})", phase.name()));
             }
-            RunEvent::CaseFinished { passed, .. } => {
-                if !passed {
-                    self.failing += 1;
-                    self.bar.set_message(format!("{} failing", self.failing));
-                }
+            RunEvent::CaseFinished {
+                phase,
+                passed,
+                elapsed,
+                records,
+                bytes,
+            } => {
+                self.failing += u64::from(!passed);
+                let failing = match self.failing {
+                    0 => String::new(),
+                    n => format!(" · {n} failing"),
+                };
+                // What is being sent right now, and how fast it comes back.
+                self.bar.set_message(format!(
+                    "{}: last case {records} records, {} bytes in {} ms{failing}",
+                    phase.name(),
+                    format_count(bytes as u64),
+                    elapsed.as_millis()
+                ));
                 self.bar.inc(1);
                 self.done += 1;
                 self.log_progress();
@@ -371,7 +380,6 @@ impl EventSink for TerminalReporter {
                 "shrinking: step {step}, {records} records, {} bytes",
                 format_count(bytes as u64)
             )),
-            RunEvent::CaseSaved { .. } => {}
             RunEvent::Note(n) => self.line(format!("  note: {}", visible(&n))),
             // `load` has its own live view (`load::live`).
             RunEvent::Load(_) => {}

@@ -188,13 +188,8 @@ pub fn write(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             if let Some(m) = &f.original_message {
                 writeln!(out, "  - first seen as: {m}")?;
             }
-            if !f.depends_on.is_empty() {
-                let deps: Vec<_> = f
-                    .depends_on
-                    .iter()
-                    .map(|d| format!("{} ({})", d.dimension, d.flag))
-                    .collect();
-                writeln!(out, "  - depends on: {}", deps.join(", "))?;
+            if let Some(deps) = f.depends_on_text() {
+                writeln!(out, "  - depends on: {deps}")?;
             }
         }
         if errors.len() > 20 {

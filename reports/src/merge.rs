@@ -2,8 +2,89 @@
 //! exactly, a check takes its worst status. Judging the result (thresholds, the exit code) is the
 //! harness's job; this is only the sums, so any reader of `report.json` can do them the same way.
 
+use std::collections::BTreeMap;
+
 use crate::histogram::{HistogramError, LatencySummary};
-use crate::model::{CheckResult, Failure, Interval, RecordCounts};
+use crate::model::{CheckResult, Failure, Interval, LoadLatency, LoadSection, RecordCounts};
+
+/// Two shards' optional figures: their sum when both have one, else whichever has one.
+fn sum<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Two shards' optional histograms added exactly, else whichever has one.
+pub fn add_latency(
+    a: &Option<LatencySummary>,
+    b: &Option<LatencySummary>,
+) -> Result<Option<LatencySummary>, HistogramError> {
+    Ok(match (a, b) {
+        (Some(x), Some(y)) => Some(x.merge(y)?),
+        (x, y) => x.clone().or_else(|| y.clone()),
+    })
+}
+
+impl LoadSection {
+    /// Add the section of a shard that ran side by side with this one: counts, rates and in-flight
+    /// figures add, histograms add exactly, intervals align by second, thresholds join by
+    /// expression, the error rate is recomputed. Thresholds are not judged again here: that needs
+    /// their grammar, which the harness owns.
+    pub fn add(&mut self, other: &LoadSection) -> Result<(), HistogramError> {
+        self.invocations += other.invocations;
+        self.planned_invocations += other.planned_invocations;
+        self.interrupted += other.interrupted;
+        self.duration_ms = self.duration_ms.max(other.duration_ms);
+        self.rate_target = sum(self.rate_target, other.rate_target);
+        self.rate_achieved += other.rate_achieved;
+        self.late_sends += other.late_sends;
+        self.errors += other.errors;
+        self.violations += other.violations;
+        self.records_per_second += other.records_per_second;
+        self.bytes_in_per_second += other.bytes_in_per_second;
+        self.bytes_out_per_second += other.bytes_out_per_second;
+        self.max_in_flight += other.max_in_flight;
+        self.peak_in_flight += other.peak_in_flight;
+        self.mean_in_flight += other.mean_in_flight;
+        self.warmup_invocations += other.warmup_invocations;
+        self.throttles += other.throttles;
+        let (mine, theirs) = (&self.latency, &other.latency);
+        self.latency = LoadLatency {
+            response_time: mine.response_time.merge(&theirs.response_time)?,
+            service_time: mine.service_time.merge(&theirs.service_time)?,
+            lag: mine.lag.merge(&theirs.lag)?,
+            queue_wait: add_latency(&mine.queue_wait, &theirs.queue_wait)?,
+        };
+        for t in &other.thresholds {
+            match self
+                .thresholds
+                .iter_mut()
+                .find(|x| x.expression == t.expression)
+            {
+                Some(x) => x.aborted_run |= t.aborted_run,
+                None => self.thresholds.push(t.clone()),
+            }
+        }
+        let mut intervals: BTreeMap<u64, Interval> =
+            self.intervals.drain(..).map(|i| (i.second, i)).collect();
+        for i in &other.intervals {
+            match intervals.get_mut(&i.second) {
+                Some(a) => a.add(i)?,
+                None => {
+                    intervals.insert(i.second, i.clone());
+                }
+            }
+        }
+        self.intervals = intervals.into_values().collect();
+        self.error_rate = if self.invocations == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.invocations as f64
+        };
+        Ok(())
+    }
+}
 
 impl RecordCounts {
     /// Add another shard's record counts.
@@ -29,10 +110,7 @@ impl Interval {
         self.errors += other.errors;
         self.violations += other.violations;
         self.late_sends += other.late_sends;
-        self.planned = match (self.planned, other.planned) {
-            (Some(x), Some(y)) => Some(x + y),
-            (x, y) => x.or(y),
-        };
+        self.planned = sum(self.planned, other.planned);
         self.p50 = h.value_at_quantile(0.5);
         self.p99 = h.value_at_quantile(0.99);
         self.histogram = LatencySummary::encode(&h);

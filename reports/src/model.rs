@@ -161,6 +161,20 @@ impl Failure {
             if self.cases == 1 { "" } else { "s" },
         )
     }
+
+    /// "records (--records), record size (--record-size)": the generator dimensions the failure
+    /// depends on, as every renderer lists them; `None` when it depends on none.
+    pub fn depends_on_text(&self) -> Option<String> {
+        if self.depends_on.is_empty() {
+            return None;
+        }
+        let deps: Vec<_> = self
+            .depends_on
+            .iter()
+            .map(|d| format!("{} ({})", d.dimension, d.flag))
+            .collect();
+        Some(deps.join(", "))
+    }
 }
 
 /// `1234567` → `1,234,567`.

@@ -197,25 +197,19 @@ fn find_quirks(value: &Value) -> Vec<CorpusQuirk> {
         {
             quirks.push(CorpusQuirk::InvalidBase64 { record: i });
         }
-        if !r
-            .get("approximateArrivalTimestamp")
-            .is_some_and(Value::is_u64)
-        {
-            quirks.push(CorpusQuirk::TimestampNotNumber {
-                record: i,
-                field: "approximateArrivalTimestamp",
-            });
-        }
-        if let Some(k) = r.get("kinesisRecordMetadata") {
-            if !k
-                .get("approximateArrivalTimestamp")
-                .is_some_and(Value::is_u64)
-            {
-                quirks.push(CorpusQuirk::TimestampNotNumber {
-                    record: i,
-                    field: "kinesisRecordMetadata.approximateArrivalTimestamp",
-                });
+        // Epoch milliseconds, where the record has them and inside its Kinesis metadata.
+        let kinesis = r.get("kinesisRecordMetadata");
+        let stamps = [
+            (Some(r), "approximateArrivalTimestamp"),
+            (kinesis, "kinesisRecordMetadata.approximateArrivalTimestamp"),
+        ];
+        for (holder, field) in stamps {
+            let name = field.rsplit('.').next().unwrap_or(field);
+            if holder.is_some_and(|h| !h.get(name).is_some_and(Value::is_u64)) {
+                quirks.push(CorpusQuirk::TimestampNotNumber { record: i, field });
             }
+        }
+        if let Some(k) = kinesis {
             if !k.get("subsequenceNumber").is_some_and(Value::is_u64) {
                 quirks.push(CorpusQuirk::SubsequenceNotNumber { record: i });
             }

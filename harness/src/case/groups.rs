@@ -159,18 +159,6 @@ impl FailureGroups {
         &mut self.groups[i]
     }
 
-    pub fn groups(&self) -> &[FailureGroup] {
-        &self.groups
-    }
-
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
-    }
-
     pub fn into_groups(self) -> Vec<FailureGroup> {
         self.groups
     }
@@ -229,7 +217,7 @@ mod tests {
             Phase::Random,
         );
         assert!(opened.is_empty());
-        assert_eq!(g.len(), 1);
+        assert_eq!(g.groups.len(), 1);
         assert!(g.truncated);
         assert_eq!(g.overflow.get(&CheckId::ResultIsLegal), Some(&2));
     }

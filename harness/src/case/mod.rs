@@ -30,11 +30,10 @@ mod stopped;
 
 pub use attempt::{Attempt, Judge, Reach, attempt};
 pub use file::{
-    BatchJson, CaseFile, CaseJson, FunctionErrorJson, InvocationJson, OriginJson,
-    PreparedRegression, Regressions, SavedCase, ShrinkJson, ViolationJson, load_case,
-    load_regressions, prepare_regression, write_case,
+    CaseJson, PreparedRegression, Regressions, SavedCase, load_case, load_regressions,
+    prepare_regression, write_case,
 };
 pub use groups::{FailureGroup, FailureGroups, ShrinkSummary};
-pub use input::{Input, Origin, describe_batch, describe_records};
+pub use input::{Input, Origin, describe_batch};
 pub use minimal::Minimal;
 pub use stopped::Stopped;

@@ -25,11 +25,8 @@ use std::time::Duration;
 use firehose_generators::GenConfig;
 
 // The case layer's types, where callers of `check` have always found them.
-pub use crate::case::{
-    CaseFile, FailureGroup, Minimal, Origin, Regressions, SavedCase, ShrinkSummary, load_case,
-    load_regressions, write_case,
-};
-pub use runner::{CheckOutcome, PhaseTally, run_check};
+pub use crate::case::{FailureGroup, Origin, load_case, load_regressions};
+pub use runner::{CheckOutcome, run_check};
 
 use crate::contract::CheckSet;
 

@@ -284,11 +284,7 @@ impl Runner<'_> {
             + boundary.len() as u64
             + plan.corpus.len() as u64
             + plan.cases;
-        self.sink.emit(RunEvent::Started {
-            target: self.out.target.clone(),
-            seed: plan.seed,
-            planned,
-        });
+        self.sink.emit(RunEvent::Started { planned });
         self.begin(Phase::Regression, regressions.len() as u64);
         self.run_phase(Phase::Regression, regressions.len() as u64, &|i| {
             regressions[i as usize].clone()
@@ -663,12 +659,7 @@ impl Runner<'_> {
         let mut wrote = None;
         if let Some(dir) = &self.plan.cases_dir {
             match case::write_case(&dir.join(&name), &case) {
-                Ok(()) => {
-                    self.sink.emit(RunEvent::CaseSaved {
-                        dir: dir.join(&name),
-                    });
-                    wrote = Some(name.clone());
-                }
+                Ok(()) => wrote = Some(name.clone()),
                 Err(e) => self.note(format!("case {name} could not be saved: {e}")),
             }
         }

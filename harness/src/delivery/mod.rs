@@ -26,8 +26,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-pub use prefix::{MissingKey, PrefixError, S3Prefix};
-pub use settle::{DEFAULT_RETRIES, FailedRecord, Settings, Settlement, settle};
+pub use prefix::S3Prefix;
+pub use settle::{Settings, Settlement, settle};
 
 use crate::contract::Verdict;
 use crate::invocation::Invocation;

@@ -13,7 +13,7 @@
 //! - [`engine`] — [`run_load`]: the one loop, handed a [`Schedule`]. It never waits for answers to
 //!   decide when to send (open model); when the in-flight cap is reached, sends wait and count as late.
 //! - [`stats`] — [`LoadStats`] (three HDR histograms: corrected, uncorrected, lag) and per-second
-//!   [`stats::Intervals`], all mergeable.
+//!   [`stats::Intervals`]; shards merge as reports (`report merge`).
 //! - [`thresholds`] — `p99<250ms`, `error_rate<0.1%`, … with `:abort`.
 //! - [`firehose_model`] — ingest rate + buffer hints → invocation rate, batch size, outstanding limit.
 //! - [`hlog`] — per-second histograms as an HdrHistogram interval log.
@@ -21,26 +21,8 @@
 //! - [`compare`] — a baseline against a new run, percentile by percentile, for CI gates.
 //! - [`live`] — the terminal's live view (a sink; the engine never prints).
 //!
-//! ```no_run
-//! # async fn demo() {
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use firehose_harness::load::{EventSource, LoadPlan, run_load};
-//! use firehose_harness::load::schedule::{Model, Partition, RateProfile, Schedule};
-//! use firehose_harness::targets::{self, TargetOptions, TargetSpec};
-//!
-//! let target: Arc<dyn targets::Target> = Arc::from(
-//!     targets::build(&TargetSpec::parse("builtin:ndjson").unwrap(), &TargetOptions::default()).unwrap(),
-//! );
-//! let schedule = Schedule::new(
-//!     Model::Open(RateProfile::constant(100.0, Some(Duration::from_secs(5)))),
-//!     Duration::ZERO, None, None, Partition::WHOLE,
-//! );
-//! let plan = LoadPlan::new(schedule, EventSource::Generate { config: Default::default(), seed: 7 });
-//! let outcome = run_load(plan, target, &mut firehose_harness::events::NullSink, Default::default()).await;
-//! assert_eq!(outcome.stats.invocations, 500);
-//! # }
-//! ```
+//! How to drive the engine without the CLI — a plan, a target, a sink — is shown by its unit tests
+//! (`engine/tests.rs`), which run it in paused time against an in-process fake target.
 
 pub mod compare;
 pub mod engine;
@@ -60,9 +42,8 @@ use bytes::Bytes;
 use firehose_generators::wire::EventView;
 use firehose_generators::{BatchSpec, GenConfig};
 
-pub use engine::{LoadOutcome, Runtimes, Stopped, run_load};
+pub use engine::{Runtimes, run_load};
 pub use schedule::Schedule;
-pub use stats::LoadStats;
 
 use crate::conformance::Origin;
 use crate::contract::{CheckId, CheckSet};

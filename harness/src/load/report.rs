@@ -2,13 +2,10 @@
 //! run, exactly: histograms are added, never percentiles averaged). Comparing a baseline with a new
 //! run is [`super::compare`].
 
-use std::collections::BTreeMap;
-
 use firehose_generators::GenConfig;
 use firehose_reports::{
-    CheckResult, CheckStatus, Failure, FirehoseModelSection, HistogramError, Interval,
-    LatencySummary, LoadLatency, LoadSection, Report, Severity as RSeverity, ThresholdResult,
-    Verdict,
+    CheckResult, CheckStatus, Failure, FirehoseModelSection, HistogramError, LatencySummary,
+    LoadLatency, LoadSection, Report, Severity as RSeverity, ThresholdResult, Verdict,
 };
 
 use super::engine::{LoadOutcome, Stopped, describe_model};
@@ -345,67 +342,11 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
     }
     let mut out = first.clone();
     let mut load = sections[0].clone();
-    let mut intervals: BTreeMap<u64, Interval> =
-        load.intervals.drain(..).map(|i| (i.second, i)).collect();
     let mut partitions: Vec<String> = load.partition.iter().cloned().collect();
     let mut notes = out.notes.clone();
     for ((name, r), l) in rest.iter().zip(&sections[1..]) {
         let err = hist_err(name);
-        load.invocations += l.invocations;
-        load.planned_invocations += l.planned_invocations;
-        load.interrupted += l.interrupted;
-        load.duration_ms = load.duration_ms.max(l.duration_ms);
-        load.rate_target = match (load.rate_target, l.rate_target) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
-        load.rate_achieved += l.rate_achieved;
-        load.late_sends += l.late_sends;
-        load.errors += l.errors;
-        load.violations += l.violations;
-        load.records_per_second += l.records_per_second;
-        load.bytes_in_per_second += l.bytes_in_per_second;
-        load.bytes_out_per_second += l.bytes_out_per_second;
-        load.max_in_flight += l.max_in_flight;
-        load.peak_in_flight += l.peak_in_flight;
-        load.mean_in_flight += l.mean_in_flight;
-        load.warmup_invocations += l.warmup_invocations;
-        load.latency = LoadLatency {
-            response_time: load
-                .latency
-                .response_time
-                .merge(&l.latency.response_time)
-                .map_err(&err)?,
-            service_time: load
-                .latency
-                .service_time
-                .merge(&l.latency.service_time)
-                .map_err(&err)?,
-            lag: load.latency.lag.merge(&l.latency.lag).map_err(&err)?,
-            queue_wait: match (&load.latency.queue_wait, &l.latency.queue_wait) {
-                (Some(a), Some(b)) => Some(a.merge(b).map_err(&err)?),
-                (a, b) => a.clone().or_else(|| b.clone()),
-            },
-        };
-        load.throttles += l.throttles;
-        for t in &l.thresholds {
-            match load
-                .thresholds
-                .iter_mut()
-                .find(|x| x.expression == t.expression)
-            {
-                Some(x) => x.aborted_run |= t.aborted_run,
-                None => load.thresholds.push(t.clone()),
-            }
-        }
-        for i in &l.intervals {
-            match intervals.get_mut(&i.second) {
-                Some(a) => a.add(i).map_err(&err)?,
-                None => {
-                    intervals.insert(i.second, i.clone());
-                }
-            }
-        }
+        load.add(l).map_err(&err)?;
         partitions.extend(l.partition.iter().cloned());
         // Top level.
         out.duration_ms = out.duration_ms.max(r.duration_ms);
@@ -425,10 +366,8 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
             notes.push(format!("{name} ran against {}", r.target));
         }
         out.records.add(&r.records);
-        out.latency = match (&out.latency, &r.latency) {
-            (Some(a), Some(b)) => Some(a.merge(b).map_err(&err)?),
-            (a, b) => a.clone().or_else(|| b.clone()),
-        };
+        out.latency =
+            firehose_reports::merge::add_latency(&out.latency, &r.latency).map_err(&err)?;
         firehose_reports::merge::add_checks(&mut out.checks, &r.checks);
         firehose_reports::merge::add_failures(&mut out.failures, &r.failures);
         out.failures_truncated |= r.failures_truncated;
@@ -438,12 +377,6 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, CombineError> {
             }
         }
     }
-    load.error_rate = if load.invocations == 0 {
-        0.0
-    } else {
-        load.errors as f64 / load.invocations as f64
-    };
-    load.intervals = intervals.into_values().collect();
     // Judge every threshold again on the whole run's figures.
     let response = load
         .latency
@@ -568,7 +501,6 @@ mod tests {
                 },
                 false,
             )],
-            hlog: None,
             notes: Vec::new(),
         };
         load_report(&outcome, &plan, None)

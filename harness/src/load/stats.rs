@@ -2,7 +2,7 @@
 //! target reports it) and a handful of counters, for the whole run and for each second of it. Nothing here grows with the number of invocations.
 //!
 //! - [`Sample`] — one finished invocation's figures: every timestamp, from the intended send on.
-//! - [`LoadStats`] — the sum of samples; [`LoadStats::add`] merges two (workers, partitions).
+//! - [`LoadStats`] — the sum of samples (shards merge later, as reports: `firehose_reports::merge`).
 //! - [`Intervals`] — per-second [`IntervalStats`], closed a little after each second ends so stragglers
 //!   still land in their own second; closed seconds leave as rows (and, through [`crate::load::hlog`],
 //!   as interval-log lines).
@@ -61,7 +61,7 @@ fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
 }
 
-/// Everything a load run measured, mergeable.
+/// Everything a load run measured.
 #[derive(Debug, Clone)]
 pub struct LoadStats {
     /// From the intended send to the end of the answer (corrected for coordinated omission), µs.
@@ -124,27 +124,6 @@ impl LoadStats {
         self.records += s.records;
         self.bytes_in += s.bytes_in;
         self.bytes_out += s.bytes_out;
-    }
-
-    /// Add another run's (or worker's, or partition's) figures: exact, histograms included.
-    pub fn add(&mut self, other: &LoadStats) {
-        // Histograms with the same bounds and auto-resize always add.
-        let _ = self.response_time.add(&other.response_time);
-        let _ = self.service_time.add(&other.service_time);
-        let _ = self.lag.add(&other.lag);
-        let _ = self.queue_wait.add(&other.queue_wait);
-        self.invocations += other.invocations;
-        self.throttles += other.throttles;
-        self.late_sends += other.late_sends;
-        self.errors += other.errors;
-        self.violations += other.violations;
-        for (check, n) in &other.check_counts {
-            *self.check_counts.entry(*check).or_default() += n;
-        }
-        self.records += other.records;
-        self.bytes_in += other.bytes_in;
-        self.bytes_out += other.bytes_out;
-        self.results.add(&other.results);
     }
 
     pub fn error_rate(&self) -> f64 {
@@ -332,34 +311,6 @@ mod tests {
         assert!(st.service_time.max() < 6_000);
         assert!(st.lag.max() >= 500_000);
         assert_eq!(st.records, 4);
-    }
-
-    #[test]
-    fn merging_is_exact() {
-        let mut a = LoadStats::default();
-        let mut b = LoadStats::default();
-        let mut whole = LoadStats::default();
-        for i in 0..1000u64 {
-            let mut s = sample(i, i + i % 7, i + 3 + i % 50);
-            s.queue_wait = Some(Duration::from_millis(i % 13));
-            if i % 2 == 0 { &mut a } else { &mut b }.record(&s);
-            whole.record(&s);
-        }
-        a.add(&b);
-        assert_eq!(a.response_time, whole.response_time);
-        assert_eq!(a.queue_wait, whole.queue_wait);
-        assert_eq!(a.queue_wait.len(), 1000);
-        assert_eq!(a.service_time, whole.service_time);
-        assert_eq!(a.lag, whole.lag);
-        assert_eq!(
-            (a.invocations, a.late_sends, a.records, a.bytes_in),
-            (
-                whole.invocations,
-                whole.late_sends,
-                whole.records,
-                whole.bytes_in
-            )
-        );
     }
 
     #[test]

@@ -306,14 +306,9 @@ impl<'a> Collector<'a> {
         for closed in self.intervals.finish() {
             self.close(closed);
         }
-        let hlog = match self.hlog.take().map(HlogWriter::finish) {
-            Some(Ok(path)) => Some(path),
-            Some(Err(e)) => {
-                self.note(format!("the interval log is incomplete: {e}"));
-                None
-            }
-            None => None,
-        };
+        if let Some(Err(e)) = self.hlog.take().map(HlogWriter::finish) {
+            self.note(format!("the interval log is incomplete: {e}"));
+        }
         if self.interrupted > 0 {
             let n = self.interrupted;
             self.note(format!(
@@ -353,7 +348,6 @@ impl<'a> Collector<'a> {
             answered_any,
             unreachable: self.unreachable,
             thresholds: judged,
-            hlog,
             notes: self.notes,
         }
     }

@@ -1,7 +1,6 @@
 //! What a load run produced: why it stopped, the [`LoadOutcome`], and the per-invocation
 //! [`Record`] that workers hand the collector.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -40,7 +39,6 @@ pub struct LoadOutcome {
     pub answered_any: bool,
     pub unreachable: Option<TargetError>,
     pub thresholds: Vec<(Threshold, Judged, bool)>,
-    pub hlog: Option<PathBuf>,
     pub notes: Vec<String>,
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::{LoadOutcome, Runtimes, Stopped, run_load};
-use crate::events::NullSink;
+use crate::events::RunEvent;
 use crate::invocation::Invocation;
 use crate::load::schedule::{Model, Partition, RateProfile, Schedule};
 use crate::load::{EventSource, LoadPlan};
@@ -104,7 +104,13 @@ fn plan(schedule: Schedule) -> LoadPlan {
 }
 
 async fn run(plan: LoadPlan, target: Arc<Fake>) -> LoadOutcome {
-    run_load(plan, target, &mut NullSink, CancellationToken::new()).await
+    run_load(
+        plan,
+        target,
+        &mut Vec::<RunEvent>::new(),
+        CancellationToken::new(),
+    )
+    .await
 }
 
 #[tokio::test(start_paused = true)]
