@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use firehose_generators::wire::{Event, EventView, Source};
-use firehose_harness::{
-    MaxRegression, compare_load_reports as compare, load_case, load_regressions,
-    merge_load_reports as merge,
-};
 use firehose_harness::contract::{
     self, CheckId, CheckSet, EXAMPLES_PER_KEY, Item, ItemSink, ResponseView, Severity, Top, Verdict,
 };
 use firehose_harness::invocation::Invocation;
+use firehose_harness::{
+    MaxRegression, compare_load_reports as compare, load_case, load_regressions,
+    merge_load_reports as merge,
+};
 use serde_json::Value;
 
 /// Words of a response, so built JSON hits the oracle's branches rather than only its parser.
@@ -318,6 +318,7 @@ pub fn oracle(event: &[u8], body: &[u8]) {
     {
         assert_eq!((*n, counted.0), (items.len(), items.len()));
     }
+    readers_agree(body);
     if parsed.is_err() && !body.starts_with(b"Task timed out after") {
         let verdict = contract::check(&view, &inv, &CheckSet::default());
         assert!(
@@ -328,6 +329,115 @@ pub fn oracle(event: &[u8], body: &[u8]) {
             verdict.key_counts
         );
     }
+}
+
+/// Wherever the oracle's canonical reader reads a body at all, the general reader reads it too,
+/// to the same top level and the same records.
+pub fn readers_agree(body: &[u8]) {
+    let mut fast = Vec::new();
+    let Some(top) = contract::canonical(body, &mut fast) else {
+        return;
+    };
+    let mut general = Vec::new();
+    let slow = contract::stream_general(body, &mut general);
+    assert!(
+        slow.is_ok(),
+        "the canonical reader accepted what is not JSON: {}",
+        String::from_utf8_lossy(body)
+    );
+    assert_eq!(Ok(top), slow.map_err(|_| ()), "top level differs");
+    assert_eq!(fast, general, "records differ");
+}
+
+/// An answer shaped as nearly every transformer shapes it — `{"records":[{"recordId", "result",
+/// "data"}…]}` — and, as `data` says, bent a little: whitespace between tokens, keys left out,
+/// repeated or unknown, values that are not plain strings (escapes, control characters, numbers,
+/// non-ASCII), a trailing comma, text after the end. Built to sit at the edge of the oracle's
+/// canonical reader, where it must agree with the general one or give way to it.
+pub fn canonical_from_bytes(data: &[u8]) -> String {
+    let mut r = Recipe { data, at: 0 };
+    let ws = |r: &mut Recipe<'_>, out: &mut String| {
+        let b = r.byte();
+        if b % 4 == 0 {
+            out.push_str([" ", "\n", "\t", "\r\n  "][usize::from(b >> 2) % 4]);
+        }
+    };
+    let mut out = String::new();
+    ws(&mut r, &mut out);
+    out.push_str("{\"records\"");
+    ws(&mut r, &mut out);
+    out.push(':');
+    ws(&mut r, &mut out);
+    out.push('[');
+    let records = usize::from(r.byte() % 6);
+    for i in 0..records {
+        if i > 0 {
+            out.push(',');
+        }
+        ws(&mut r, &mut out);
+        out.push('{');
+        let keys = usize::from(r.byte() % 5);
+        for k in 0..keys {
+            if k > 0 {
+                out.push(',');
+            }
+            ws(&mut r, &mut out);
+            let key = match r.byte() % 16 {
+                0 => "metadata",
+                1 => "kafkaRecordValue",
+                2 => "other",
+                3..=5 => "recordId",
+                6..=8 => "result",
+                _ => "data",
+            };
+            out.push_str(&format!("\"{key}\""));
+            ws(&mut r, &mut out);
+            out.push(':');
+            ws(&mut r, &mut out);
+            let value = match r.byte() % 16 {
+                0 => "\"a\\\"b\"".to_string(),
+                1 => "\"tab\\there\"".to_string(),
+                2 => "7".to_string(),
+                3 => "null".to_string(),
+                4 => "\"caf\u{e9} \u{1F525}\"".to_string(),
+                5 => "\"raw\u{1}control\"".to_string(),
+                6 => "{\"k\":\"v\"}".to_string(),
+                7 => "\"\"".to_string(),
+                8 | 9 => "\"Ok\"".to_string(),
+                _ => format!(
+                    "\"{}\"",
+                    [
+                        "49546986683135544286507457936321625675700192471156785154",
+                        "eyJhIjoxfQ==",
+                        "Dropped",
+                        "x y",
+                        "SGVsbG8=",
+                        // A surrogate pair, then a lone surrogate serde_json refuses.
+                        "\\ud83d\\ude00",
+                        "\\ud800",
+                        "\\u0000id%2F1",
+                    ][usize::from(r.byte()) % 8]
+                ),
+            };
+            out.push_str(&value);
+            ws(&mut r, &mut out);
+        }
+        out.push('}');
+    }
+    if r.byte() % 16 == 0 {
+        out.push(',');
+    }
+    ws(&mut r, &mut out);
+    out.push(']');
+    ws(&mut r, &mut out);
+    out.push('}');
+    match r.byte() % 16 {
+        0 => out.push_str(" x"),
+        1 => out.push_str(",\"records\":[]"),
+        _ => {}
+    }
+    ws(&mut r, &mut out);
+    out
 }
 
 /// The bookkeeping a verdict promises ([`Verdict`]'s invariant and the example caps).

@@ -29,7 +29,10 @@ use serde_json::Value;
 
 pub use self::base64::{Base64Check, check_base64};
 pub use checks::{CheckId, CheckSet, Severity};
-pub use response::{Field, Item, ItemSink, JsonKind, RecordView, ResponseView, Top, stream};
+pub use response::{
+    Field, Item, ItemSink, JsonKind, RecordView, ResponseView, Top, canonical, stream,
+    stream_general,
+};
 
 use crate::invocation::{Invocation, Outcome};
 
@@ -475,8 +478,9 @@ struct RecordJudge<'e, 'c> {
     event: &'e EventView,
     checks: &'c CheckSet,
     /// The verdict before the records (at most a size violation); each `records` array starts
-    /// from it again.
-    base: Verdict,
+    /// from it again. `None`: nothing came before (the usual case), so starting again costs no
+    /// copy.
+    base: Option<Verdict>,
     v: Verdict,
     /// Input ids → batch indices. Firehose never repeats an id, but real samples do
     /// (`--corpus-raw`): an id sent twice may come back twice, each answer taking the next
@@ -485,6 +489,10 @@ struct RecordJudge<'e, 'c> {
     expected: FxHashMap<&'e str, usize>,
     next_copy: Vec<usize>,
     seen: Vec<bool>,
+    /// Some array has been fed since `v` was last set from `base`: only then does `start` have
+    /// anything to forget (a body nearly always has one `records` array; the verdict is not
+    /// cloned again for it).
+    fed: bool,
 }
 
 impl<'e, 'c> RecordJudge<'e, 'c> {
@@ -506,11 +514,12 @@ impl<'e, 'c> RecordJudge<'e, 'c> {
         RecordJudge {
             event,
             checks,
-            base: base.clone(),
+            base: (!base.violations.is_empty()).then(|| base.clone()),
             v: base.clone(),
             expected,
             next_copy,
             seen: vec![false; n],
+            fed: false,
         }
     }
 
@@ -544,11 +553,15 @@ impl<'e, 'c> RecordJudge<'e, 'c> {
 
 impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
     fn start(&mut self) {
-        self.v = self.base.clone();
-        self.seen.fill(false);
+        if self.fed {
+            self.v = self.base.clone().unwrap_or_default();
+            self.seen.fill(false);
+        }
+        self.fed = true;
     }
 
     fn item(&mut self, ri: usize, item: Item<'a>) {
+        self.fed = true;
         let (checks, v) = (self.checks, &mut self.v);
         let r = match item {
             Item::Record(r) => r,
@@ -570,10 +583,7 @@ impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
                 CheckId::ResponseShape,
                 "record-id-not-string",
                 || {
-                    let what = match &r.record_id {
-                        Field::Other(kind) => format!("has a recordId that is {}", kind.article()),
-                        Field::Absent | Field::Str(_) => "has no recordId".to_string(),
-                    };
+                    let what = r.record_id.described_as("recordId");
                     violation(
                         CheckId::ResponseShape,
                         "record-id-not-string",
@@ -686,10 +696,7 @@ fn check_record(
         }
         None => {
             v.note(checks, CheckId::ResultIsLegal, "result-missing", || {
-                let what = match &r.result {
-                    Field::Other(kind) => format!("has a result that is {}", kind.article()),
-                    Field::Absent | Field::Str(_) => "has no result".to_string(),
-                };
+                let what = r.result.described_as("result");
                 violation(
                     CheckId::ResultIsLegal,
                     "result-missing",

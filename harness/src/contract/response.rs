@@ -57,6 +57,15 @@ impl<'a> Field<'a> {
     pub fn is_present(&self) -> bool {
         !matches!(self, Field::Absent | Field::Other(JsonKind::Null))
     }
+
+    /// What a record holds where a string `name` should be: "has a result that is a number",
+    /// "has no result".
+    pub fn described_as(&self, name: &str) -> String {
+        match self {
+            Field::Other(kind) => format!("has a {name} that is {}", kind.article()),
+            Field::Absent | Field::Str(_) => format!("has no {name}"),
+        }
+    }
 }
 
 /// One element of the `records` array.
@@ -137,7 +146,25 @@ impl<'a> ItemSink<'a> for Vec<Item<'a>> {
 /// Parse `body`, handing each element of the last `records` array to `sink` as it is read; the
 /// result's `records` holds how many there were. An error means the body is not JSON (or not
 /// UTF-8) — what `sink` saw before the error then means nothing.
+///
+/// The answer nearly every transformer gives — `{"records":[{"recordId":…,"result":…,"data":…},…]}`
+/// with string values — is read by [`canonical`], which does in one pass what the general reader
+/// does with serde's machinery; anything else (another key, a number, a duplicate key, a control
+/// character) makes it give up, and the general reader reads the body from the start.
+/// Both hand `sink` the same items for any body the canonical reader accepts (a property test and
+/// the `oracle` fuzz target hold them to it).
 pub fn stream<'a, S: ItemSink<'a>>(
+    body: &'a [u8],
+    sink: &mut S,
+) -> Result<Top<'a, usize>, serde_json::Error> {
+    match canonical(body, sink) {
+        Some(top) => Ok(top),
+        None => stream_general(body, sink),
+    }
+}
+
+/// [`stream`] with serde_json alone: any JSON at all.
+pub fn stream_general<'a, S: ItemSink<'a>>(
     body: &'a [u8],
     sink: &mut S,
 ) -> Result<Top<'a, usize>, serde_json::Error> {
@@ -145,6 +172,122 @@ pub fn stream<'a, S: ItemSink<'a>>(
     let view = TopSeed { sink }.deserialize(&mut de)?;
     de.end()?;
     Ok(view)
+}
+
+/// The canonical answer, read by hand: `{"records":[…]}` whose records hold only `recordId`,
+/// `result` and `data` (each at most once), every value a string without control characters,
+/// JSON whitespace anywhere between tokens. `None` as soon as the body is anything else; `sink`
+/// may then have seen some records, which the general reader's `start` makes it forget.
+pub fn canonical<'a, S: ItemSink<'a>>(body: &'a [u8], sink: &mut S) -> Option<Top<'a, usize>> {
+    let mut r = Plain { b: body, i: 0 };
+    r.expect(b'{')?;
+    if r.string()? != "records" {
+        return None;
+    }
+    r.expect(b':')?;
+    r.expect(b'[')?;
+    sink.start();
+    let mut n = 0;
+    if !r.eat(b']') {
+        loop {
+            sink.item(n, Item::Record(r.record()?));
+            n += 1;
+            if r.eat(b',') {
+                continue;
+            }
+            r.expect(b']')?;
+            break;
+        }
+    }
+    r.expect(b'}')?;
+    r.skip_ws();
+    (r.i == body.len()).then_some(Top::Object {
+        records: Some(Ok(n)),
+        error_message: None,
+        error_type: None,
+    })
+}
+
+/// The canonical reader's cursor.
+struct Plain<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Plain<'a> {
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// After any whitespace, `c` is next: step over it.
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_ws();
+        let here = self.b.get(self.i) == Some(&c);
+        self.i += usize::from(here);
+        here
+    }
+
+    fn expect(&mut self, c: u8) -> Option<()> {
+        self.eat(c).then_some(())
+    }
+
+    /// A string without control characters: borrowed as is when it holds no escape (as
+    /// serde_json borrows it), else decoded by serde_json itself, so escapes mean exactly what
+    /// they mean to the general reader (and a lone surrogate is refused the same way).
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let start = self.i;
+        let mut end = start;
+        let mut escaped = false;
+        loop {
+            end += memchr::memchr2(b'"', b'\\', self.b.get(end..)?)?;
+            if self.b[end] == b'"' {
+                break;
+            }
+            // The backslash and the byte it escapes.
+            escaped = true;
+            end += 2;
+        }
+        let s = &self.b[start..end];
+        // One branch-free pass the compiler vectorises.
+        if !s.iter().fold(true, |ok, &c| ok & (c >= 0x20)) {
+            return None;
+        }
+        self.i = end + 1;
+        if escaped {
+            serde_json::from_slice::<String>(&self.b[start - 1..=end])
+                .ok()
+                .map(Cow::Owned)
+        } else {
+            std::str::from_utf8(s).ok().map(Cow::Borrowed)
+        }
+    }
+
+    fn record(&mut self) -> Option<RecordView<'a>> {
+        self.expect(b'{')?;
+        let mut r = RecordView::default();
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            let slot = match &*key {
+                "recordId" => &mut r.record_id,
+                "result" => &mut r.result,
+                "data" => &mut r.data,
+                _ => return None,
+            };
+            if *slot != Field::Absent {
+                return None;
+            }
+            *slot = Field::Str(self.string()?);
+            if self.eat(b',') {
+                continue;
+            }
+            self.expect(b'}')?;
+            return Some(r);
+        }
+    }
 }
 
 /// Strings borrowed from the input when possible.
@@ -495,5 +638,51 @@ mod tests {
         ));
         assert_eq!(items.len(), 1);
         assert!(matches!(&items[0], Item::Record(r) if r.record_id.as_str() == Some("a")));
+    }
+
+    #[test]
+    fn the_canonical_reader_takes_what_transformers_send_and_gives_way_on_the_rest() {
+        let takes: &[&[u8]] = &[
+            br#"{"records":[{"recordId":"1","result":"Ok","data":"eyJhIjoxfQ=="}]}"#,
+            // Python's json.dumps, Node's JSON.stringify(…, null, 2), no records at all.
+            b"{\"records\": [{\"recordId\": \"1\", \"result\": \"Dropped\"}, {\"data\": \"\", \"recordId\": \"2\", \"result\": \"Ok\"}]}\n",
+            b"{\n  \"records\": [\n    {\n      \"recordId\": \"caf\xc3\xa9\",\n      \"result\": \"Ok\"\n    }\n  ]\n}",
+            br#"{"records":[]}"#,
+            // Escapes, as the generator's hostile ids carry them.
+            br#"{"records":[{"recordId":"\nid\\0\u0000\"","result":"Ok","data":"\/"}]}"#,
+        ];
+        for body in takes {
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            let top = canonical(body, &mut fast);
+            assert!(top.is_some(), "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                top.map(Ok),
+                Some(stream_general(body, &mut general).map_err(|_| ()))
+            );
+            assert_eq!(fast, general);
+        }
+        let gives_way: &[&[u8]] = &[
+            br#"{"records":[{"recordId":"\ud800","result":"Ok"}]}"#,
+            br#"{"records":[{"recordId":"1","result":"Ok","metadata":{"partitionKeys":{}}}]}"#,
+            br#"{"records":[{"recordId":"1","recordId":"2"}]}"#,
+            br#"{"records":[{"recordId":1}]}"#,
+            br#"{"records":[{}]}"#,
+            br#"{"records":[],"records":[{"recordId":"1"}]}"#,
+            br#"{"records":[{"recordId":"1"},]}"#,
+            b"{\"records\":[{\"recordId\":\"\x01\"}]}",
+            b"{\"records\":[{\"recordId\":\"\xff\"}]}",
+            br#"{"records":[{"recordId":"1"}]} x"#,
+            br#"{"errorMessage":"boom","records":[]}"#,
+            br#"[]"#,
+            b"",
+        ];
+        for body in gives_way {
+            let mut fast = Vec::new();
+            assert!(
+                canonical(body, &mut fast).is_none(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

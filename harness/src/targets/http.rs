@@ -337,7 +337,9 @@ impl HttpTarget {
         let start = Instant::now();
         let result = match &self.h1 {
             Some(h1) => tokio::time::timeout(timeout, self.exchange_h1(h1, event)).await,
-            None => tokio::time::timeout(timeout, self.exchange(event)).await,
+            // Boxed: reqwest's future is large, and unboxed it would size (and be copied with)
+            // every invocation's future, the lean path's included.
+            None => tokio::time::timeout(timeout, Box::pin(self.exchange(event))).await,
         };
         let unreachable = |e: &dyn std::error::Error| TargetError::Unreachable {
             target: self.described.clone(),

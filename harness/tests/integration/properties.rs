@@ -30,6 +30,14 @@ proptest! {
     }
 
     #[test]
+    fn the_canonical_reader_agrees_with_the_general_one(recipe in bytes(256), cut in any::<usize>()) {
+        // Whole, and cut anywhere: a reader that accepts a prefix must accept what serde_json does.
+        let body = shared::canonical_from_bytes(&recipe);
+        shared::oracle(EVENT_SEED.as_bytes(), body.as_bytes());
+        shared::readers_agree(&body.as_bytes()[..cut % (body.len() + 1)]);
+    }
+
+    #[test]
     fn the_oracle_judges_an_answer_cut_anywhere(recipe in bytes(2048), cut in any::<usize>()) {
         // Records stream past before the parser finds the body broken: what they produced must
         // not survive into the verdict.
@@ -87,4 +95,25 @@ fn the_report_seeds_are_real_reports() {
     for seed in REPORT_SEEDS {
         firehose_reports::json::read(seed.as_bytes()).expect("a seed is a report");
     }
+}
+
+#[test]
+fn the_canonical_bodies_sit_on_both_sides_of_the_canonical_reader() {
+    // The agreement property means something only if the canonical reader both reads and refuses
+    // a good share of what it is fed.
+    let mut read = 0;
+    let total = 2000u32;
+    for i in 0..total {
+        let recipe: Vec<u8> = (0..64u32)
+            .map(|j| (i.wrapping_mul(2_654_435_761) ^ j.wrapping_mul(40_503)).rotate_left(j) as u8)
+            .collect();
+        let body = shared::canonical_from_bytes(&recipe);
+        let mut items = Vec::new();
+        read +=
+            u32::from(firehose_harness::contract::canonical(body.as_bytes(), &mut items).is_some());
+    }
+    assert!(
+        read > total / 10 && read < total * 9 / 10,
+        "{read} of {total} read"
+    );
 }
