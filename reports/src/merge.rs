@@ -1,6 +1,7 @@
 //! The arithmetic of combining reports of shards that ran side by side: counts add, histograms add
 //! exactly, a check takes its worst status. Judging the result (thresholds, the exit code) is the
 //! harness's job; this is only the sums, so any reader of `report.json` can do them the same way.
+//! Counts saturate: a report is a file anyone can edit, and a sum past `u64::MAX` must not panic.
 
 use std::collections::BTreeMap;
 
@@ -32,23 +33,27 @@ impl LoadSection {
     /// expression, the error rate is recomputed. Thresholds are not judged again here: that needs
     /// their grammar, which the harness owns.
     pub fn add(&mut self, other: &LoadSection) -> Result<(), HistogramError> {
-        self.invocations += other.invocations;
-        self.planned_invocations += other.planned_invocations;
-        self.interrupted += other.interrupted;
+        self.invocations = self.invocations.saturating_add(other.invocations);
+        self.planned_invocations = self
+            .planned_invocations
+            .saturating_add(other.planned_invocations);
+        self.interrupted = self.interrupted.saturating_add(other.interrupted);
         self.duration_ms = self.duration_ms.max(other.duration_ms);
         self.rate_target = sum(self.rate_target, other.rate_target);
         self.rate_achieved += other.rate_achieved;
-        self.late_sends += other.late_sends;
-        self.errors += other.errors;
-        self.violations += other.violations;
+        self.late_sends = self.late_sends.saturating_add(other.late_sends);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.violations = self.violations.saturating_add(other.violations);
         self.records_per_second += other.records_per_second;
         self.bytes_in_per_second += other.bytes_in_per_second;
         self.bytes_out_per_second += other.bytes_out_per_second;
-        self.max_in_flight += other.max_in_flight;
-        self.peak_in_flight += other.peak_in_flight;
+        self.max_in_flight = self.max_in_flight.saturating_add(other.max_in_flight);
+        self.peak_in_flight = self.peak_in_flight.saturating_add(other.peak_in_flight);
         self.mean_in_flight += other.mean_in_flight;
-        self.warmup_invocations += other.warmup_invocations;
-        self.throttles += other.throttles;
+        self.warmup_invocations = self
+            .warmup_invocations
+            .saturating_add(other.warmup_invocations);
+        self.throttles = self.throttles.saturating_add(other.throttles);
         let (mine, theirs) = (&self.latency, &other.latency);
         self.latency = LoadLatency {
             response_time: mine.response_time.merge(&theirs.response_time)?,
@@ -89,10 +94,12 @@ impl LoadSection {
 impl RecordCounts {
     /// Add another shard's record counts.
     pub fn add(&mut self, other: &RecordCounts) {
-        self.sent += other.sent;
-        self.ok += other.ok;
-        self.dropped += other.dropped;
-        self.processing_failed += other.processing_failed;
+        self.sent = self.sent.saturating_add(other.sent);
+        self.ok = self.ok.saturating_add(other.ok);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.processing_failed = self
+            .processing_failed
+            .saturating_add(other.processing_failed);
     }
 }
 
@@ -103,13 +110,13 @@ impl Interval {
         let mut h = LatencySummary::decode(&self.histogram)?;
         h.add(LatencySummary::decode(&other.histogram)?)
             .map_err(|e| HistogramError::Add(e.to_string()))?;
-        self.invocations += other.invocations;
-        self.records += other.records;
-        self.bytes_in += other.bytes_in;
-        self.bytes_out += other.bytes_out;
-        self.errors += other.errors;
-        self.violations += other.violations;
-        self.late_sends += other.late_sends;
+        self.invocations = self.invocations.saturating_add(other.invocations);
+        self.records = self.records.saturating_add(other.records);
+        self.bytes_in = self.bytes_in.saturating_add(other.bytes_in);
+        self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.violations = self.violations.saturating_add(other.violations);
+        self.late_sends = self.late_sends.saturating_add(other.late_sends);
         self.planned = sum(self.planned, other.planned);
         self.p50 = h.value_at_quantile(0.5);
         self.p99 = h.value_at_quantile(0.99);
@@ -124,7 +131,7 @@ pub fn add_checks(into: &mut Vec<CheckResult>, other: &[CheckResult]) {
     for c in other {
         match into.iter_mut().find(|x| x.id == c.id) {
             Some(x) => {
-                x.violations += c.violations;
+                x.violations = x.violations.saturating_add(c.violations);
                 x.status = x.status.worse(c.status);
             }
             None => into.push(c.clone()),
@@ -141,8 +148,8 @@ pub fn add_failures(into: &mut Vec<Failure>, other: &[Failure]) {
             .find(|x| x.check == f.check && x.fingerprint == f.fingerprint)
         {
             Some(x) => {
-                x.count += f.count;
-                x.cases += f.cases;
+                x.count = x.count.saturating_add(f.count);
+                x.cases = x.cases.saturating_add(f.cases);
                 if x.case.is_none() {
                     x.case = f.case.clone();
                 }
