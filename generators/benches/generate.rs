@@ -5,7 +5,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use firehose_generators::payload::{Compression, PayloadFamily};
 use firehose_generators::spec::{BatchSpec, IdStyle, RecordSpec};
 use firehose_generators::strategies::{GenConfig, sample};
-use firehose_generators::wire::Source;
+use firehose_generators::wire::{EventView, Source};
 
 /// A 1 MB batch of 64 KiB records of one family.
 fn batch(family: PayloadFamily, compression: Compression) -> BatchSpec {
@@ -77,5 +77,32 @@ fn default_mix(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, families, default_mix);
+/// One event exactly as `load` makes each fresh one for `bench/load-vs-oha.sh` (`--payload json
+/// --compression none --records 1..8 --record-size 256..1KiB`): sample the case, materialise it,
+/// index its ids for the oracle, serialise it. Per event, so the bench's CPU per generated
+/// invocation can be held against it (the speed issue's budget: this plus 2 µs).
+fn load_bench_event(c: &mut Criterion) {
+    let cfg = GenConfig {
+        families: vec![PayloadFamily::Json],
+        compressions: vec![Compression::None],
+        records: 1..=8,
+        record_size: 256..=1024,
+        ..GenConfig::default()
+    };
+    let mut group = c.benchmark_group("generate-load-bench-event");
+    group.throughput(Throughput::Elements(1));
+    let mut index = 0u64;
+    group.bench_function("json, 1..8 records of 256..1KiB", |b| {
+        b.iter(|| {
+            index += 1;
+            let spec = sample(&cfg, GenConfig::case_seed(1, index));
+            let event = spec.materialize();
+            let view = EventView::from(&event);
+            (view.record_ids.len(), event.to_json().len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, families, default_mix, load_bench_event);
 criterion_main!(benches);

@@ -1,5 +1,6 @@
 //! Dispatch: the schedule's position shared by the workers, and the event that goes with each slot.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -147,19 +148,28 @@ impl Dispatcher {
 /// The event of each slot, shared by the workers.
 pub(super) struct EventFeed {
     pub(super) source: EventSource,
-    /// Generator threads' queues: thread `t` makes the partition's events `j ≡ t (mod threads)`.
-    /// Behind an async lock because only generation ever has to wait.
-    pub(super) generated: tokio::sync::Mutex<Vec<mpsc::Receiver<Arc<Prepared>>>>,
-    /// Each queue's first event, taken by [`EventFeed::prime`] before the clock starts.
-    pub(super) primed: std::sync::Mutex<Vec<Option<Arc<Prepared>>>>,
+    /// Generator threads' queues: thread `t` makes the partition's events `j ≡ t (mod threads)`,
+    /// handed over in chunks. Behind an async lock because only generation ever has to wait.
+    pub(super) generated: tokio::sync::Mutex<Vec<mpsc::Receiver<Vec<Arc<Prepared>>>>>,
+    /// Per queue, the events of its last chunk not yet taken (the first chunk is taken by
+    /// [`EventFeed::prime`] before the clock starts).
+    pub(super) ready: std::sync::Mutex<Vec<VecDeque<Arc<Prepared>>>>,
     /// [`Runtimes::Current`]: no generator threads, each event is made when its slot is taken (the
     /// partition maps the slot to its global index).
     pub(super) inline: Option<Partition>,
 }
 
-/// Batches a generator thread may have ready ahead of the schedule: enough to hide generation
-/// time, few enough that look-ahead of 6 MB batches stays small.
-pub(super) const LOOKAHEAD_PER_THREAD: usize = 4;
+/// Chunks a generator thread may have queued ahead of the schedule (besides the one it is making
+/// and the one being taken from): enough to hide generation time, few enough that look-ahead of
+/// 6 MB batches stays small.
+pub(super) const LOOKAHEAD_PER_THREAD: usize = 2;
+
+/// A generator thread hands its events over in chunks of up to this many events or bytes. One
+/// event at a time, each hand-over woke a parked worker thread and each take woke the parked
+/// generator — a context switch per event, which on a 2-core machine cost more than a third of
+/// a small generated invocation. A 6 MB batch still goes alone.
+pub(super) const CHUNK_EVENTS: usize = 32;
+pub(super) const CHUNK_BYTES: usize = 256 * 1024;
 
 impl EventFeed {
     pub(super) fn new(source: &EventSource, partition: Partition, runtimes: Runtimes) -> EventFeed {
@@ -178,13 +188,19 @@ impl EventFeed {
                     .spawn(move || {
                         let mut j = t;
                         loop {
-                            let index = partition.global(j);
-                            let event = Arc::new(Prepared::generated(&config, seed, index));
+                            let mut chunk = Vec::new();
+                            let mut bytes = 0;
+                            while chunk.len() < CHUNK_EVENTS && bytes < CHUNK_BYTES {
+                                let index = partition.global(j);
+                                let event = Arc::new(Prepared::generated(&config, seed, index));
+                                bytes += event.bytes.len();
+                                chunk.push(event);
+                                j += threads;
+                            }
                             // The engine is done when nobody listens any more.
-                            if tx.blocking_send(event).is_err() {
+                            if tx.blocking_send(chunk).is_err() {
                                 return;
                             }
-                            j += threads;
                         }
                     });
                 if spawned.is_ok() {
@@ -194,21 +210,53 @@ impl EventFeed {
         }
         EventFeed {
             source: source.clone(),
-            primed: std::sync::Mutex::new(vec![None; generated.len()]),
+            ready: std::sync::Mutex::new(vec![VecDeque::new(); generated.len()]),
             generated: tokio::sync::Mutex::new(generated),
             inline,
         }
+    }
+
+    /// The next ready event of queue `i`, if its current chunk has one left.
+    fn take_ready(&self, i: usize) -> Option<Arc<Prepared>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(i)?
+            .pop_front()
+    }
+
+    /// Keep a chunk's events, the first excepted, for the next takers of queue `i`; the first.
+    fn keep(&self, i: usize, chunk: Vec<Arc<Prepared>>) -> Option<Arc<Prepared>> {
+        let mut events = chunk.into_iter();
+        let first = events.next();
+        if let Some(q) = self
+            .ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(i)
+        {
+            q.extend(events);
+        }
+        first
     }
 
     /// Wait until every generator has its first event ready, so the run's clock starts with events
     /// in hand: a multi-megabyte first batch must not count as the target's lateness.
     pub(super) async fn prime(&self) {
         let mut queues = self.generated.lock().await;
-        let mut first = Vec::with_capacity(queues.len());
-        for q in queues.iter_mut() {
-            first.push(q.recv().await);
+        for (i, q) in queues.iter_mut().enumerate() {
+            if let Some(chunk) = q.recv().await {
+                let mut events = VecDeque::from(chunk);
+                if let Some(ready) = self
+                    .ready
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(i)
+                {
+                    ready.append(&mut events);
+                }
+            }
         }
-        *self.primed.lock().unwrap_or_else(|p| p.into_inner()) = first;
     }
 
     /// The event of the partition's `j`-th slot, global index `k`.
@@ -225,22 +273,21 @@ impl EventFeed {
                 )))
             }
             EventSource::Generate { .. } => {
-                let mut queues = self.generated.lock().await;
-                let n = queues.len() as u64;
+                let n = self.ready.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
                 if n == 0 {
                     return None;
                 }
                 let i = (j % n) as usize;
-                let primed = self
-                    .primed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_mut(i)
-                    .and_then(Option::take);
-                match primed {
-                    Some(e) => Some(e),
-                    None => queues[i].recv().await,
+                if let Some(e) = self.take_ready(i) {
+                    return Some(e);
                 }
+                let mut queues = self.generated.lock().await;
+                // Another worker may have fetched the next chunk while this one waited.
+                if let Some(e) = self.take_ready(i) {
+                    return Some(e);
+                }
+                let chunk = queues.get_mut(i)?.recv().await?;
+                self.keep(i, chunk)
             }
         }
     }
