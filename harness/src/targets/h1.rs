@@ -195,41 +195,38 @@ impl H1Client {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .unwrap_or(0);
-        // The first chunk is kept as it came (a small answer arrives whole: no copy at all); only
-        // a body in several chunks is gathered into one buffer.
-        let mut first: Option<Bytes> = None;
-        let mut buf = BytesMut::new();
+        // A body that arrives in one chunk (a small answer nearly always does) is kept as hyper
+        // handed it, without a copy; only a second chunk starts a buffer gathering them all.
+        let mut body = Bytes::new();
+        let mut gathered: Option<BytesMut> = None;
         let mut truncated = false;
         while let Some(frame) = incoming.frame().await {
-            let Ok(chunk) = frame?.into_data() else {
+            let Ok(mut chunk) = frame?.into_data() else {
                 continue;
             };
-            let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
+            let held = gathered.as_ref().map_or(body.len(), BytesMut::len);
             let room = BODY_READ_CAP - held;
-            let chunk = if chunk.len() > room {
+            if chunk.len() > room {
                 truncated = true;
-                chunk.slice(..room)
-            } else {
-                chunk
-            };
-            match first.take() {
-                None if buf.is_empty() => first = Some(chunk),
-                held_first => {
-                    if let Some(f) = held_first {
-                        buf.reserve(expected.min(BODY_READ_CAP).max(f.len() + chunk.len()));
-                        buf.extend_from_slice(&f);
-                    }
+                chunk.truncate(room);
+            }
+            match &mut gathered {
+                Some(buf) => buf.extend_from_slice(&chunk),
+                None if body.is_empty() => body = chunk,
+                None => {
+                    let mut buf = BytesMut::with_capacity(
+                        expected.max(held + chunk.len()).min(BODY_READ_CAP),
+                    );
+                    buf.extend_from_slice(&body);
                     buf.extend_from_slice(&chunk);
+                    gathered = Some(buf);
                 }
             }
             if truncated {
                 break;
             }
         }
-        let body = match first {
-            Some(f) => f,
-            None => buf.freeze(),
-        };
+        let body = gathered.map_or(body, BytesMut::freeze);
         // A body left unread would poison the connection: only a fully read one goes back.
         if !truncated && !sender.is_closed() {
             self.put_idle(sender);
