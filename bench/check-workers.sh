@@ -22,13 +22,8 @@ if [[ -z "${H:-}" ]]; then
   H=target/release/firehose-harness
 fi
 
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # The function: 100 ms per call, many calls at once (one thread each), as a scaled-out Lambda.
 cat >"$WORK/function.py" <<'PY'
@@ -60,13 +55,7 @@ server.daemon_threads = True
 print(f"listening on http://127.0.0.1:{server.server_address[1]}/", flush=True)
 server.serve_forever()
 PY
-python3 "$WORK/function.py" >"$WORK/server.out" &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  grep -q listening "$WORK/server.out" 2>/dev/null && break
-  sleep 0.05
-done
-URL=$(sed -n 's/^listening on //p' "$WORK/server.out")
+start_server python3 "$WORK/function.py"
 
 run() {
   local workers=$1

@@ -47,21 +47,10 @@ cargo build --release --bin firehose-harness --example trivial_transformer
 H=${HARNESS:-$TARGET_DIR/release/firehose-harness}
 T=$TARGET_DIR/release/examples/trivial_transformer
 
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-"$T" 0 >"$WORK/server.out" &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  grep -q listening "$WORK/server.out" 2>/dev/null && break
-  sleep 0.05
-done
-URL=$(sed -n 's/^listening on //p' "$WORK/server.out")
+start_server "$T" 0
 echo "== target: trivial transformer at $URL"
 
 # Small batches, a few KiB: 1-8 JSON records of 256 B-1 KiB, uncompressed.

@@ -131,52 +131,29 @@ pub(super) fn syslog(rng: &mut FastRng, variant: u8, size: usize, out: &mut Vec<
         if variant % 2 == 0 {
             // RFC 3164: `<34>Oct 11 22:14:15 host app[pid]: message`
             b.extend_from_slice(rng.pick(&MONTHS).as_bytes());
-            b.push(b' ');
             let day = rng.range(1, 28);
-            if day < 10 {
-                b.push(b' ');
-            }
-            num(b, day);
-            b.push(b' ');
+            let _ = write!(b, " {day:>2} ");
             clock(rng, b);
-            b.push(b' ');
-            b.extend_from_slice(host.as_bytes());
-            b.push(b' ');
-            b.extend_from_slice(app.as_bytes());
-            b.push(b'[');
-            num(b, pid);
-            b.extend_from_slice(b"]: session opened for user ");
-            b.extend_from_slice(rng.pick(&["root", "ubuntu", "ec2-user"]).as_bytes());
-            b.extend_from_slice(b" from ");
+            let user = rng.pick(&["root", "ubuntu", "ec2-user"]);
+            let _ = write!(
+                b,
+                " {host} {app}[{pid}]: session opened for user {user} from "
+            );
             ip(rng, b);
         } else {
             // RFC 5424: `<165>1 2003-10-11T22:14:15.003Z host app pid ID47 [sd] message`
             if variant < 2 {
                 b.extend_from_slice(b"1 ");
             }
-            b.extend_from_slice(b"20");
-            two(b, rng.range(10, 26));
-            b.push(b'-');
-            two(b, rng.range(1, 12));
-            b.push(b'-');
-            two(b, rng.range(1, 28));
-            b.push(b'T');
+            let (year, month, day) = (rng.range(10, 26), rng.range(1, 12), rng.range(1, 28));
+            let _ = write!(b, "20{year:02}-{month:02}-{day:02}T");
             clock(rng, b);
-            b.push(b'.');
-            let ms = rng.below(1000);
-            b.push(b'0' + (ms / 100) as u8);
-            two(b, ms % 100);
-            b.extend_from_slice(b"Z ");
-            b.extend_from_slice(host.as_bytes());
-            b.push(b' ');
-            b.extend_from_slice(app.as_bytes());
-            b.push(b' ');
-            num(b, pid);
-            b.extend_from_slice(b" ID");
-            num(b, rng.below(100));
-            b.extend_from_slice(b" [exampleSDID@32473 iut=\"");
-            num(b, rng.below(10));
-            b.extend_from_slice(b"\" eventSource=\"Application\"] An application event log entry");
+            let (ms, msgid, iut) = (rng.below(1000), rng.below(100), rng.below(10));
+            let _ = write!(
+                b,
+                ".{ms:03}Z {host} {app} {pid} ID{msgid} [exampleSDID@32473 iut=\"{iut}\" \
+                 eventSource=\"Application\"] An application event log entry"
+            );
         }
         b.push(b'\n');
     });

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -30,12 +30,8 @@ fn wants_tail(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tail"))
 }
 
-async fn invoke(
-    State(front): State<Arc<Front>>,
-    Path(_function): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// The function name in the path is not read: the emulator serves one function under any name.
+async fn invoke(State(front): State<Arc<Front>>, headers: HeaderMap, body: Body) -> Response {
     let event = match read_capped(body, firehose_generators::wire::MAX_REQUEST_BYTES).await {
         Ok(b) if !b.truncated => b.bytes,
         Ok(_) => return front.too_large(),
@@ -73,13 +69,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_over_lambdas_limit_is_refused_before_any_function_runs() {
         let big = vec![b' '; firehose_generators::wire::MAX_REQUEST_BYTES + 1];
-        let resp = invoke(
-            State(front()),
-            Path("function".into()),
-            HeaderMap::new(),
-            Body::from(big),
-        )
-        .await;
+        let resp = invoke(State(front()), HeaderMap::new(), Body::from(big)).await;
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             resp.headers()[routes::AMZN_ERROR_TYPE],
@@ -93,13 +83,7 @@ mod tests {
             Ok(bytes::Bytes::from_static(b"{")),
             Err(std::io::Error::other("reset")),
         ]);
-        let resp = invoke(
-            State(front()),
-            Path("function".into()),
-            HeaderMap::new(),
-            Body::from_stream(stream),
-        )
-        .await;
+        let resp = invoke(State(front()), HeaderMap::new(), Body::from_stream(stream)).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     }
 }

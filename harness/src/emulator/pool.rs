@@ -940,6 +940,20 @@ mod tests {
 
     /// An instance that takes the event after `init` and answers `ran` later, waited for with a
     /// 10 s init budget and a 1 s timeout.
+    /// Wait with a 10 s init budget and a 1 s function timeout.
+    async fn within_10s_init_1s_run(
+        delivered: oneshot::Receiver<tokio::time::Instant>,
+        rx: oneshot::Receiver<Finished>,
+    ) -> Waited {
+        wait_for_answer(
+            delivered,
+            rx,
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+        )
+        .await
+    }
+
     async fn wait_for(init: Duration, ran: Duration) -> Waited {
         let (told, delivered) = oneshot::channel();
         let (tx, rx) = oneshot::channel();
@@ -949,13 +963,7 @@ mod tests {
             tokio::time::sleep(ran).await;
             let _ = tx.send(answer());
         });
-        wait_for_answer(
-            delivered,
-            rx,
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-        )
-        .await
+        within_10s_init_1s_run(delivered, rx).await
     }
 
     /// A slow cold start (3 s of init) then a 0.9 s function, with a 1 s timeout: the function
@@ -975,13 +983,7 @@ mod tests {
         let (_told, delivered) = oneshot::channel();
         let (_tx, rx) = oneshot::channel();
         let started = tokio::time::Instant::now();
-        let waited = wait_for_answer(
-            delivered,
-            rx,
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-        )
-        .await;
+        let waited = within_10s_init_1s_run(delivered, rx).await;
         assert!(matches!(waited, Waited::NotTaken), "{waited:?}");
         assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
@@ -998,13 +1000,7 @@ mod tests {
             ran: None,
         })
         .unwrap();
-        let waited = wait_for_answer(
-            delivered,
-            rx,
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-        )
-        .await;
+        let waited = within_10s_init_1s_run(delivered, rx).await;
         assert!(
             matches!(
                 waited,

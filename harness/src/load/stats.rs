@@ -135,18 +135,11 @@ impl LoadStats {
     }
 }
 
-/// One second of a run.
+/// One second of a run: the report's row, counted as samples arrive, and the second's histograms.
 #[derive(Debug, Clone)]
 pub struct IntervalStats {
-    /// Seconds since the measured start.
-    pub second: u64,
-    pub invocations: u64,
-    pub records: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub errors: u64,
-    pub violations: u64,
-    pub late_sends: u64,
+    /// Its counts; the latency fields are filled in by [`IntervalStats::row`].
+    pub counts: firehose_reports::Interval,
     pub response_time: Histogram<u64>,
     pub service_time: Histogram<u64>,
 }
@@ -154,47 +147,41 @@ pub struct IntervalStats {
 impl IntervalStats {
     fn new(second: u64) -> Self {
         IntervalStats {
-            second,
-            invocations: 0,
-            records: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            errors: 0,
-            violations: 0,
-            late_sends: 0,
+            counts: firehose_reports::Interval {
+                second,
+                ..Default::default()
+            },
             response_time: new_latency_histogram(),
             service_time: new_latency_histogram(),
         }
     }
 
+    /// Seconds since the measured start.
+    pub fn second(&self) -> u64 {
+        self.counts.second
+    }
+
     fn record(&mut self, s: &Sample) {
         let _ = self.response_time.record(micros(s.response_time()));
         let _ = self.service_time.record(micros(s.service_time()));
-        self.invocations += 1;
-        self.records += s.records;
-        self.bytes_in += s.bytes_in;
-        self.bytes_out += s.bytes_out;
-        self.errors += u64::from(s.errored);
-        self.violations += u64::from(s.violated);
-        self.late_sends += u64::from(s.late());
+        let c = &mut self.counts;
+        c.invocations += 1;
+        c.records += s.records;
+        c.bytes_in += s.bytes_in;
+        c.bytes_out += s.bytes_out;
+        c.errors += u64::from(s.errored);
+        c.violations += u64::from(s.violated);
+        c.late_sends += u64::from(s.late());
     }
 
     /// The report's row for this second, with its histogram so merged reports stay exact.
     pub fn row(&self) -> firehose_reports::Interval {
         firehose_reports::Interval {
-            second: self.second,
-            invocations: self.invocations,
-            records: self.records,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
-            errors: self.errors,
-            violations: self.violations,
-            late_sends: self.late_sends,
             p50: self.response_time.value_at_quantile(0.5),
             p99: self.response_time.value_at_quantile(0.99),
             histogram: firehose_reports::LatencySummary::encode(&self.response_time),
-            // The report builder knows the schedule and fills it in.
-            planned: None,
+            // The report builder knows the schedule and fills `planned` in.
+            ..self.counts.clone()
         }
     }
 }
@@ -245,12 +232,12 @@ impl Intervals {
             self.next += 1;
         }
         // Nearly every sample belongs to the newest second.
-        let at = if self.open.back().is_some_and(|i| i.second == second) {
+        let at = if self.open.back().is_some_and(|i| i.second() == second) {
             self.open.len() - 1
         } else {
             self.open
                 .iter()
-                .position(|i| i.second == second)
+                .position(|i| i.second() == second)
                 .unwrap_or(0)
         };
         if let Some(i) = self.open.get_mut(at) {
@@ -271,7 +258,7 @@ impl Intervals {
             self.next += 1;
         }
         let mut closed = Vec::new();
-        while self.open.front().is_some_and(|i| i.second < settled) {
+        while self.open.front().is_some_and(|i| i.second() < settled) {
             closed.extend(self.open.pop_front());
         }
         closed
@@ -337,15 +324,15 @@ mod tests {
         // Nothing finishes for a while (a stall): ticks still close seconds, empty ones included.
         let closed = iv.tick(Duration::from_millis(4400));
         assert_eq!(
-            closed.iter().map(|i| i.second).collect::<Vec<_>>(),
+            closed.iter().map(|i| i.second()).collect::<Vec<_>>(),
             vec![0, 1, 2]
         );
-        assert_eq!(closed[0].invocations, 2);
-        assert_eq!(closed[1].invocations, 0);
+        assert_eq!(closed[0].counts.invocations, 2);
+        assert_eq!(closed[1].counts.invocations, 0);
         // A straggler for a closed second lands in the oldest open one rather than vanishing.
         iv.record(&sample(4500, 4500, 4600));
         iv.record(&sample(1500, 1500, 1600));
         let rest = iv.finish();
-        assert_eq!(rest.iter().map(|i| i.invocations).sum::<u64>(), 2);
+        assert_eq!(rest.iter().map(|i| i.counts.invocations).sum::<u64>(), 2);
     }
 }

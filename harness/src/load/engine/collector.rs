@@ -209,7 +209,7 @@ impl<'a> Collector<'a> {
         self.rows.push(i.row());
         if let Some(h) = &self.hlog {
             h.write(HlogEntry {
-                start: Duration::from_secs(i.second),
+                start: Duration::from_secs(i.second()),
                 length: Duration::from_secs(1),
                 response_time: i.response_time,
                 service_time: i.service_time,
