@@ -56,5 +56,40 @@ fn check_6mb(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, check_6mb);
+/// The answers `bench/load-vs-oha.sh` has judged per invocation: identity responses to the load
+/// bench's events (JSON, 1..8 records of 256 B..1 KiB, uncompressed; about 5.5 KB), cycled through
+/// 64 of them. This is the oracle's share of the harness's CPU per invocation.
+fn check_load_bench_answers(c: &mut Criterion) {
+    let cfg = GenConfig {
+        families: vec![firehose_generators::payload::PayloadFamily::Json],
+        compressions: vec![firehose_generators::payload::Compression::None],
+        records: 1..=8,
+        record_size: 256..=1024,
+        ..GenConfig::default()
+    };
+    let answers: Vec<(EventView, Invocation)> = (1..=64)
+        .map(|i| {
+            let event = sample(&cfg, GenConfig::case_seed(1, i)).materialize();
+            let body = transform(BuiltinKind::Identity, &event.to_json()).unwrap();
+            let inv = Invocation::answered(Some(200), Bytes::from(body), Duration::ZERO);
+            (EventView::from(&event), inv)
+        })
+        .collect();
+    let checks = CheckSet::default();
+    let mut group = c.benchmark_group("check-load-bench-answer");
+    group.throughput(Throughput::Elements(1));
+    let mut next = 0;
+    group.bench_function("identity answer to a json 1..8 x 256..1KiB event", |b| {
+        b.iter(|| {
+            let (view, inv) = &answers[next % answers.len()];
+            next += 1;
+            let v = check(view, inv, &checks);
+            assert!(!v.failed());
+            v
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, check_6mb, check_load_bench_answers);
 criterion_main!(benches);

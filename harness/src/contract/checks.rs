@@ -1,6 +1,5 @@
 //! The check table: stable ids users type in `--checks`, codes reports print, and what each guards.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// One rule of the Firehose contract. Ids are stable: scripts and `--checks` depend on them.
@@ -137,32 +136,52 @@ impl fmt::Display for CheckId {
     }
 }
 
-/// The checks a run evaluates.
+/// The checks a run evaluates: one bit per [`CheckId`], so asking costs one `and` (the oracle
+/// asks for every record of every answer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckSet(BTreeSet<CheckId>);
+pub struct CheckSet(u32);
+
+const _: () = assert!(CheckId::ALL.len() <= 32);
 
 impl Default for CheckSet {
     fn default() -> Self {
-        CheckSet(
-            CheckId::ALL
-                .into_iter()
-                .filter(|c| c.default_enabled())
-                .collect(),
-        )
+        CheckId::ALL
+            .into_iter()
+            .filter(|c| c.default_enabled())
+            .collect()
+    }
+}
+
+impl FromIterator<CheckId> for CheckSet {
+    fn from_iter<I: IntoIterator<Item = CheckId>>(ids: I) -> Self {
+        let mut set = CheckSet(0);
+        for id in ids {
+            set.insert(id);
+        }
+        set
     }
 }
 
 impl CheckSet {
     pub fn all() -> Self {
-        CheckSet(CheckId::ALL.into_iter().collect())
+        CheckId::ALL.into_iter().collect()
     }
 
     pub fn contains(&self, id: CheckId) -> bool {
-        self.0.contains(&id)
+        self.0 & (1 << id as u32) != 0
     }
 
+    fn insert(&mut self, id: CheckId) {
+        self.0 |= 1 << id as u32;
+    }
+
+    fn remove(&mut self, id: CheckId) {
+        self.0 &= !(1 << id as u32);
+    }
+
+    /// The checks in the set, in [`CheckId::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = CheckId> + '_ {
-        self.0.iter().copied()
+        CheckId::ALL.into_iter().filter(|c| self.contains(*c))
     }
 
     /// Apply one `--checks` value: `+id` adds, `-id` removes, a list without signs replaces the set.
@@ -191,16 +210,16 @@ impl CheckSet {
             })
         };
         if signed == 0 {
-            self.0 = items.iter().map(|s| lookup(s)).collect::<Result<_, _>>()?;
+            *self = items.iter().map(|s| lookup(s)).collect::<Result<_, _>>()?;
             return Ok(());
         }
         for item in items {
             let (sign, name) = item.split_at(1);
             let id = lookup(name)?;
             if sign == "+" {
-                self.0.insert(id);
+                self.insert(id);
             } else {
-                self.0.remove(&id);
+                self.remove(id);
             }
         }
         Ok(())

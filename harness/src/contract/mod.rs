@@ -99,12 +99,20 @@ pub struct Verdict {
     pub results: RecordResults,
     /// Bytes of `Ok` output data the transformer produced (base64 length × 3/4), for throughput.
     pub output_bytes: u64,
-    /// Per check (indexed by `CheckId as usize`): violations counted, examples kept, and the
-    /// running tally per distinct failure, looked up by `&str` so counting a violation allocates
-    /// nothing. `counts` and `key_counts` are brought up to date from these once per verdict.
+    /// The running counts, made at the first violation: a clean verdict (nearly every one under
+    /// load) stays small to make, move and drop.
+    tally: Option<Box<Tally>>,
+}
+
+/// Per check (indexed by `CheckId as usize`): violations counted, examples kept, and the running
+/// tally per distinct failure, looked up by `&str` so counting a violation allocates nothing.
+/// [`Verdict::counts`] and [`Verdict::key_counts`] are brought up to date from these once per
+/// verdict.
+#[derive(Debug, Clone, Default)]
+struct Tally {
     count_per_check: [u64; CheckId::ALL.len()],
     kept_per_check: [usize; CheckId::ALL.len()],
-    tally: [FxHashMap<String, KeyTally>; CheckId::ALL.len()],
+    keys: [FxHashMap<String, KeyTally>; CheckId::ALL.len()],
 }
 
 /// One distinct failure's running count and how many examples of it are kept.
@@ -158,8 +166,9 @@ impl Verdict {
         if !checks.contains(check) {
             return;
         }
-        self.count_per_check[check as usize] += 1;
-        let keys = &mut self.tally[check as usize];
+        let tally = self.tally.get_or_insert_with(Default::default);
+        tally.count_per_check[check as usize] += 1;
+        let keys = &mut tally.keys[check as usize];
         let first_of_key = match keys.get_mut(fingerprint) {
             Some(t) => {
                 t.count += 1;
@@ -175,12 +184,12 @@ impl Verdict {
                 return;
             }
         };
-        let Some(tally) = keys.get_mut(fingerprint) else {
+        let Some(key) = keys.get_mut(fingerprint) else {
             return;
         };
-        let per_check = &mut self.kept_per_check[check as usize];
-        if first_of_key || (tally.kept < EXAMPLES_PER_KEY && *per_check < EXAMPLES_PER_CHECK) {
-            tally.kept += 1;
+        let per_check = &mut tally.kept_per_check[check as usize];
+        if first_of_key || (key.kept < EXAMPLES_PER_KEY && *per_check < EXAMPLES_PER_CHECK) {
+            key.kept += 1;
             *per_check += 1;
             let v = make();
             debug_assert!(v.check == check && v.fingerprint == fingerprint);
@@ -190,9 +199,12 @@ impl Verdict {
 
     /// Copy the running tally of one key into `key_counts`.
     fn sync_key_count(&mut self, check: CheckId, fingerprint: &str) {
+        let Some(tally) = self.tally.as_deref() else {
+            return;
+        };
         self.counts
-            .insert(check, self.count_per_check[check as usize]);
-        let count = self.tally[check as usize].get(fingerprint).map(|t| t.count);
+            .insert(check, tally.count_per_check[check as usize]);
+        let count = tally.keys[check as usize].get(fingerprint).map(|t| t.count);
         if let (Some(count), Some(n)) = (
             count,
             self.key_counts.get_mut(&(check, fingerprint.to_owned())),
@@ -204,14 +216,17 @@ impl Verdict {
     /// Copy every running tally into `counts` and `key_counts` (at most [`MAX_FAILURE_KEYS`]
     /// lookups).
     fn sync_key_counts(&mut self) {
+        let Some(tally) = self.tally.as_deref() else {
+            return;
+        };
         for check in CheckId::ALL {
-            let n = self.count_per_check[check as usize];
+            let n = tally.count_per_check[check as usize];
             if n > 0 {
                 self.counts.insert(check, n);
             }
         }
         for ((check, fingerprint), n) in self.key_counts.iter_mut() {
-            if let Some(t) = self.tally[*check as usize].get(fingerprint) {
+            if let Some(t) = tally.keys[*check as usize].get(fingerprint) {
                 *n = t.count;
             }
         }
@@ -270,89 +285,11 @@ impl Violation {
 /// Judge `inv` as the answer to the event described by `event`.
 pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict {
     let mut v = Verdict::default();
-    match &inv.outcome {
-        Outcome::TimedOut => {
-            v.push(
-                checks,
-                violation(
-                    CheckId::WithinTimeout,
-                    "timeout",
-                    format!(
-                        "no answer within {:.1} s; Firehose would retry the whole batch",
-                        inv.elapsed.as_secs_f64()
-                    ),
-                ),
-            );
-            return v;
-        }
-        Outcome::Broken(reason) => {
-            v.push(
-                checks,
-                violation(
-                    CheckId::InvocationSucceeded,
-                    "broken",
-                    format!("the invocation broke off: {reason}"),
-                ),
-            );
-            return v;
-        }
-        Outcome::Answered => {}
-    }
-    if let Some(fe) = &inv.function_error {
-        let message = match &fe.message {
-            // The exception line usually names its type already ("ValueError: bad record 17").
-            Some(m) if m.starts_with(fe.kind.as_str()) => {
-                format!("the function returned an error: {}", clip(m, 300))
-            }
-            Some(m) => format!(
-                "the function returned an error ({}): {}",
-                fe.kind,
-                clip(m, 300)
-            ),
-            None => format!("the function returned an error ({})", fe.kind),
-        };
-        v.push(
-            checks,
-            violation(
-                CheckId::InvocationSucceeded,
-                fingerprint::function_error(&fe.kind, fe.message.as_deref()),
-                message,
-            ),
-        );
-        return v;
-    }
-    if let Some(status) = inv.status
-        && !(200..300).contains(&status)
-    {
-        v.push(
-            checks,
-            violation(
-                CheckId::InvocationSucceeded,
-                format!("http-{status}"),
-                format!(
-                    "the target answered HTTP {status}: {}",
-                    clip(&String::from_utf8_lossy(&inv.body), 200)
-                ),
-            ),
-        );
+    if let Some(failed) = invocation_failed(inv) {
+        v.push(checks, failed);
         return v;
     }
     let body = &inv.body[..];
-    if body.starts_with(b"Task timed out after") {
-        // The Runtime Interface Emulator reports a timeout as HTTP 200 with this text (RIE issue 21).
-        v.push(
-            checks,
-            violation(
-                CheckId::WithinTimeout,
-                "timeout",
-                format!(
-                    "the function timed out: {}",
-                    clip(&String::from_utf8_lossy(body), 100)
-                ),
-            ),
-        );
-        return v;
-    }
     if inv.body_truncated || inv.reported_too_large || body.len() > MAX_RESPONSE_BYTES {
         let len = if inv.reported_too_large {
             "over the limit (Lambda answered Function.ResponseSizeTooLarge)".to_string()
@@ -375,7 +312,7 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
             return v;
         }
     }
-    let mut judge = RecordJudge::new(event, checks, &v);
+    let mut judge = RecordJudge::new(event, checks, v);
     let top = match response::stream(body, &mut judge) {
         Ok(top) => top,
         Err(e) => {
@@ -389,33 +326,100 @@ pub fn check(event: &EventView, inv: &Invocation, checks: &CheckSet) -> Verdict 
                     clip(&String::from_utf8_lossy(&body[..body.len().min(80)]), 80)
                 )
             };
+            let mut v = judge.into_base();
             v.push(checks, violation(CheckId::ResponseIsJson, "not-json", what));
             return v;
         }
     };
-    if check_top(&top, checks, &mut v) {
-        v = judge.finish();
+    match top_level_failure(&top) {
+        None => judge.finish(),
+        Some(failure) => {
+            let mut v = judge.into_base();
+            v.push(checks, failure);
+            v
+        }
     }
-    v
 }
 
-/// Judge the top level of a parsed response. True when it has a `records` array, whose records
-/// the [`RecordJudge`] has judged as they streamed past.
-fn check_top(top: &Top<'_, usize>, checks: &CheckSet, v: &mut Verdict) -> bool {
+/// A violation for the function running out of time: no answer at all, or the runtime's own
+/// "Task timed out" text.
+fn timed_out(message: String) -> Violation {
+    violation(CheckId::WithinTimeout, "timeout", message)
+}
+
+/// The one violation of an invocation that produced no response to judge: it timed out, broke
+/// off, raised a function error or answered a non-2xx status. `None` when there is a body to read.
+fn invocation_failed(inv: &Invocation) -> Option<Violation> {
+    match &inv.outcome {
+        Outcome::TimedOut => {
+            return Some(timed_out(format!(
+                "no answer within {:.1} s; Firehose would retry the whole batch",
+                inv.elapsed.as_secs_f64()
+            )));
+        }
+        Outcome::Broken(reason) => {
+            return Some(violation(
+                CheckId::InvocationSucceeded,
+                "broken",
+                format!("the invocation broke off: {reason}"),
+            ));
+        }
+        Outcome::Answered => {}
+    }
+    if let Some(fe) = &inv.function_error {
+        let message = match &fe.message {
+            // The exception line usually names its type already ("ValueError: bad record 17").
+            Some(m) if m.starts_with(fe.kind.as_str()) => {
+                format!("the function returned an error: {}", clip(m, 300))
+            }
+            Some(m) => format!(
+                "the function returned an error ({}): {}",
+                fe.kind,
+                clip(m, 300)
+            ),
+            None => format!("the function returned an error ({})", fe.kind),
+        };
+        return Some(violation(
+            CheckId::InvocationSucceeded,
+            fingerprint::function_error(&fe.kind, fe.message.as_deref()),
+            message,
+        ));
+    }
+    if let Some(status) = inv.status
+        && !(200..300).contains(&status)
+    {
+        return Some(violation(
+            CheckId::InvocationSucceeded,
+            format!("http-{status}"),
+            format!(
+                "the target answered HTTP {status}: {}",
+                clip(&String::from_utf8_lossy(&inv.body), 200)
+            ),
+        ));
+    }
+    if inv.body.starts_with(b"Task timed out after") {
+        // The Runtime Interface Emulator reports a timeout as HTTP 200 with this text (RIE issue 21).
+        return Some(timed_out(format!(
+            "the function timed out: {}",
+            clip(&String::from_utf8_lossy(&inv.body), 100)
+        )));
+    }
+    None
+}
+
+/// What is wrong with the top level of a parsed response, if anything. `None` when it has a
+/// `records` array, whose records the [`RecordJudge`] has judged as they streamed past.
+fn top_level_failure(top: &Top<'_, usize>) -> Option<Violation> {
     let (records, error_message, error_type) = match top {
         Top::NotObject(kind) => {
-            v.push(
-                checks,
-                violation(
-                    CheckId::ResponseShape,
-                    "not-object",
-                    format!(
-                        "the response is {}, not an object with a records array",
-                        kind.article()
-                    ),
+            return Some(violation(
+                CheckId::ResponseShape,
+                "not-object",
+                format!(
+                    "the response is {}, not an object with a records array",
+                    kind.article()
                 ),
-            );
-            return false;
+            ));
         }
         Top::Object {
             records,
@@ -433,44 +437,63 @@ fn check_top(top: &Top<'_, usize>, checks: &CheckSet, v: &mut Verdict) -> bool {
                 .as_ref()
                 .and_then(Field::as_str)
                 .unwrap_or("no message");
-            v.push(
-                checks,
-                violation(
-                    CheckId::InvocationSucceeded,
-                    fingerprint::function_error(kind, Some(msg)),
-                    format!(
-                        "the function returned an error body ({kind}): {}",
-                        clip(msg, 300)
-                    ),
+            Some(violation(
+                CheckId::InvocationSucceeded,
+                fingerprint::function_error(kind, Some(msg)),
+                format!(
+                    "the function returned an error body ({kind}): {}",
+                    clip(msg, 300)
                 ),
-            );
-            false
+            ))
         }
-        None => {
-            v.push(
-                checks,
-                violation(
-                    CheckId::ResponseShape,
-                    "no-records",
-                    "the response has no `records` key",
-                ),
-            );
-            false
-        }
-        Some(Err(kind)) => {
-            v.push(
-                checks,
-                violation(
-                    CheckId::ResponseShape,
-                    "records-not-array",
-                    format!("`records` is {}, not an array", kind.article()),
-                ),
-            );
-            false
-        }
-        Some(Ok(_)) => true,
+        None => Some(violation(
+            CheckId::ResponseShape,
+            "no-records",
+            "the response has no `records` key",
+        )),
+        Some(Err(kind)) => Some(violation(
+            CheckId::ResponseShape,
+            "records-not-array",
+            format!("`records` is {}, not an array", kind.article()),
+        )),
+        Some(Ok(_)) => None,
     }
 }
+
+/// The batch record an answer with `id` answers: its first copy not yet answered, else its first
+/// copy (a duplicate answer); `None` when the batch has no such id. Without a map (a small batch)
+/// the ids are scanned.
+fn batch_index(
+    ids: &[String],
+    expected: Option<&FxHashMap<&str, usize>>,
+    next_copy: &[usize],
+    seen: &[bool],
+    id: &str,
+) -> Option<usize> {
+    let Some(expected) = expected else {
+        let mut first = None;
+        for (i, x) in ids.iter().enumerate() {
+            if x == id {
+                if !seen[i] {
+                    return Some(i);
+                }
+                first.get_or_insert(i);
+            }
+        }
+        return first;
+    };
+    expected.get(id).map(|&first| {
+        let mut i = first;
+        while seen[i] && next_copy[i] != usize::MAX {
+            i = next_copy[i];
+        }
+        if seen[i] { first } else { i }
+    })
+}
+
+/// Batches up to this many records find an answer's record by scanning their ids, larger ones
+/// through a map.
+const SCAN_MAX: usize = 16;
 
 /// Judges the records of a response one by one as the parser reads them ([`ItemSink`]), so no
 /// record outlives its own check: memory stays the body's size whatever the record count.
@@ -482,11 +505,12 @@ struct RecordJudge<'e, 'c> {
     /// copy.
     base: Option<Verdict>,
     v: Verdict,
-    /// Input ids → batch indices. Firehose never repeats an id, but real samples do
-    /// (`--corpus-raw`): an id sent twice may come back twice, each answer taking the next
-    /// unanswered copy. Copies are chained through `next_copy` so the common case costs one map
-    /// entry and no allocation per record.
-    expected: FxHashMap<&'e str, usize>,
+    /// Input ids → batch indices, for batches over [`SCAN_MAX`] records (smaller ones are
+    /// scanned: cheaper than hashing every id of every invocation). Firehose never repeats an id,
+    /// but real samples do (`--corpus-raw`): an id sent twice may come back twice, each answer
+    /// taking the first unanswered copy. Copies are chained through `next_copy` so the common
+    /// case costs one map entry and no allocation per record.
+    expected: Option<FxHashMap<&'e str, usize>>,
     next_copy: Vec<usize>,
     seen: Vec<bool>,
     /// Some array has been fed since `v` was last set from `base`: only then does `start` have
@@ -496,31 +520,40 @@ struct RecordJudge<'e, 'c> {
 }
 
 impl<'e, 'c> RecordJudge<'e, 'c> {
-    fn new(event: &'e EventView, checks: &'c CheckSet, base: &Verdict) -> Self {
+    fn new(event: &'e EventView, checks: &'c CheckSet, base: Verdict) -> Self {
         let n = event.record_ids.len();
-        let mut expected: FxHashMap<&str, usize> =
-            FxHashMap::with_capacity_and_hasher(n, Default::default());
-        let mut next_copy = vec![usize::MAX; n];
-        let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
-        for (i, id) in event.record_ids.iter().enumerate() {
-            if let Some(&first) = expected.get(id.as_str()) {
-                let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
-                next_copy[tail] = i;
-                last_copy.insert(id.as_str(), i);
-            } else {
-                expected.insert(id.as_str(), i);
+        let (mut expected, mut next_copy) = (None, Vec::new());
+        if n > SCAN_MAX {
+            let mut map: FxHashMap<&str, usize> =
+                FxHashMap::with_capacity_and_hasher(n, Default::default());
+            next_copy = vec![usize::MAX; n];
+            let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
+            for (i, id) in event.record_ids.iter().enumerate() {
+                if let Some(&first) = map.get(id.as_str()) {
+                    let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
+                    next_copy[tail] = i;
+                    last_copy.insert(id.as_str(), i);
+                } else {
+                    map.insert(id.as_str(), i);
+                }
             }
+            expected = Some(map);
         }
         RecordJudge {
             event,
             checks,
             base: (!base.violations.is_empty()).then(|| base.clone()),
-            v: base.clone(),
+            v: base,
             expected,
             next_copy,
             seen: vec![false; n],
             fed: false,
         }
+    }
+
+    /// The verdict from before the records, for a response with no `records` array to judge.
+    fn into_base(self) -> Verdict {
+        self.base.unwrap_or_default()
     }
 
     /// After the last record: every input record that never came back is missing.
@@ -594,14 +627,14 @@ impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
             );
             return;
         };
-        let (seen, next_copy) = (&mut self.seen, &self.next_copy);
-        let batch_index = self.expected.get(id).map(|&first| {
-            let mut i = first;
-            while seen[i] && next_copy[i] != usize::MAX {
-                i = next_copy[i];
-            }
-            if seen[i] { first } else { i }
-        });
+        let batch_index = batch_index(
+            &self.event.record_ids,
+            self.expected.as_ref(),
+            &self.next_copy,
+            &self.seen,
+            id,
+        );
+        let seen = &mut self.seen;
         let label = match batch_index {
             Some(bi) => {
                 if seen[bi] {

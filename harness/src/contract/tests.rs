@@ -244,37 +244,49 @@ fn determinism_compares_records_not_bytes() {
     assert!(compare_answers(&a, &c).unwrap().message.contains("\"a\""));
 }
 
+/// Ids sent twice may come back twice, each answer taking the first unanswered copy, both where
+/// the judge scans a small batch's ids and where it looks a large batch's up in a map.
 #[test]
 fn ids_sent_twice_may_come_back_twice() {
-    let ev = event(&["a", "a", "b"]);
-    let ok = |id: &str| format!(r#"{{"recordId":"{id}","result":"Ok","data":"aGk="}}"#);
-    let both = answer(&format!(
-        r#"{{"records":[{},{},{}]}}"#,
-        ok("a"),
-        ok("a"),
-        ok("b")
-    ));
-    assert!(
-        check(&ev, &both, &CheckSet::default())
+    for filler in [0, SCAN_MAX + 4] {
+        let mut ids = vec!["a".to_string(), "b".to_string()];
+        ids.extend((0..filler).map(|i| format!("f{i}")));
+        ids.push("a".to_string());
+        let ev = EventView {
+            source: Source::DirectPut,
+            record_ids: ids.clone(),
+        };
+        let ok = |id: &str| format!(r#"{{"recordId":"{id}","result":"Ok","data":"aGk="}}"#);
+        // An answer with records for `head`, then one for each filler.
+        let body = |head: &[&str]| {
+            let fillers = (0..filler).map(|i| format!("f{i}"));
+            let ids: Vec<String> = head.iter().map(|s| s.to_string()).chain(fillers).collect();
+            let records: Vec<String> = ids.iter().map(|id| ok(id)).collect();
+            answer(&format!(r#"{{"records":[{}]}}"#, records.join(",")))
+        };
+        let both = body(&["a", "b", "a"]);
+        assert!(
+            check(&ev, &both, &CheckSet::default())
+                .violations
+                .is_empty(),
+            "{filler} fillers"
+        );
+        // Answered once: the first copy is taken, the last one is missing.
+        let verdict = check(&ev, &body(&["b", "a"]), &CheckSet::default());
+        let missing: Vec<_> = verdict
             .violations
-            .is_empty()
-    );
-    let once = answer(&format!(r#"{{"records":[{},{}]}}"#, ok("a"), ok("b")));
-    assert_eq!(
-        failed_checks(&ev, &once, &CheckSet::default()),
-        ["no_missing_record_ids"]
-    );
-    let thrice = answer(&format!(
-        r#"{{"records":[{},{},{},{}]}}"#,
-        ok("a"),
-        ok("a"),
-        ok("a"),
-        ok("b")
-    ));
-    assert_eq!(
-        failed_checks(&ev, &thrice, &CheckSet::default()),
-        ["no_duplicate_record_ids"]
-    );
+            .iter()
+            .filter(|v| v.check == CheckId::NoMissingRecordIds)
+            .map(|v| v.record_index)
+            .collect();
+        assert_eq!(missing, [Some(ids.len() - 1)], "{filler} fillers");
+        let thrice = body(&["a", "a", "a", "b"]);
+        assert_eq!(
+            failed_checks(&ev, &thrice, &CheckSet::default()),
+            ["no_duplicate_record_ids"],
+            "{filler} fillers"
+        );
+    }
 }
 
 mod every_counted_failure_has_an_example {
