@@ -279,8 +279,8 @@ impl HttpTarget {
         &self,
         h1: &H1Client,
         event: Bytes,
+        start: Instant,
     ) -> Result<(Invocation, Option<ServiceError>), ExchangeError> {
-        let start = Instant::now();
         let resp = h1.post(event).await?;
         let mut inv = Invocation::answered(Some(resp.status), resp.body, start.elapsed());
         inv.body_truncated = resp.truncated;
@@ -336,7 +336,7 @@ impl HttpTarget {
     ) -> Result<(Invocation, Option<ServiceError>), TargetError> {
         let start = Instant::now();
         let result = match &self.h1 {
-            Some(h1) => tokio::time::timeout(timeout, self.exchange_h1(h1, event)).await,
+            Some(h1) => tokio::time::timeout(timeout, self.exchange_h1(h1, event, start)).await,
             // Boxed: reqwest's future is large, and unboxed it would size (and be copied with)
             // every invocation's future, the lean path's included.
             None => tokio::time::timeout(timeout, Box::pin(self.exchange(event))).await,

@@ -57,6 +57,10 @@ impl Dispatcher {
     /// The next slot and its event, or `None` when the schedule is done or the run stops.
     pub(super) async fn claim(&self) -> Option<Claimed> {
         let (slot, j, warmup) = self.next_slot()?;
+        if let Some(event) = self.feed.at_hand(j, slot.index) {
+            // Nothing waited for, and `next_slot` just checked the deadline.
+            return self.claimed(Some(event), slot, warmup);
+        }
         // The event comes first, the due time after: generation never eats into the wait.
         let past_deadline = async {
             match self.deadline {
@@ -73,7 +77,13 @@ impl Dispatcher {
             // and big batches would overrun by the time it takes to generate them all.
             _ = past_deadline => None,
         };
+        // Past the deadline while the event was being made?
         let event = event.filter(|_| self.deadline.is_none_or(|at| Instant::now() < at));
+        self.claimed(event, slot, warmup)
+    }
+
+    /// The claim of `slot` with its event; without one, the slot is given up and no more are.
+    fn claimed(&self, event: Option<Arc<Prepared>>, slot: Slot, warmup: bool) -> Option<Claimed> {
         match event {
             Some(event) => Some(Claimed {
                 event,
@@ -259,36 +269,49 @@ impl EventFeed {
         }
     }
 
-    /// The event of the partition's `j`-th slot, global index `k`.
-    pub(super) async fn get(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
+    /// The event of the partition's `j`-th slot, global index `k`, if it can be had without
+    /// waiting: the fixed event, the pool's, or a generated one already handed over.
+    pub(super) fn at_hand(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
         match &self.source {
             EventSource::Fixed(e) => Some(e.clone()),
             EventSource::Pool(pool) => pool.get((k % pool.len().max(1) as u64) as usize).cloned(),
-            EventSource::Generate { config, seed } if self.inline.is_some() => {
-                let partition = self.inline.unwrap_or(Partition::WHOLE);
-                Some(Arc::new(Prepared::generated(
-                    config,
-                    *seed,
-                    partition.global(j),
-                )))
-            }
+            EventSource::Generate { .. } if self.inline.is_some() => None,
             EventSource::Generate { .. } => {
                 let n = self.ready.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
                 if n == 0 {
                     return None;
                 }
-                let i = (j % n) as usize;
-                if let Some(e) = self.take_ready(i) {
-                    return Some(e);
-                }
-                let mut queues = self.generated.lock().await;
-                // Another worker may have fetched the next chunk while this one waited.
-                if let Some(e) = self.take_ready(i) {
-                    return Some(e);
-                }
-                let chunk = queues.get_mut(i)?.recv().await?;
-                self.keep(i, chunk)
+                self.take_ready((j % n) as usize)
             }
         }
+    }
+
+    /// The event of the partition's `j`-th slot, global index `k`.
+    pub(super) async fn get(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
+        if let Some(e) = self.at_hand(j, k) {
+            return Some(e);
+        }
+        let EventSource::Generate { config, seed } = &self.source else {
+            return None;
+        };
+        if let Some(partition) = self.inline {
+            return Some(Arc::new(Prepared::generated(
+                config,
+                *seed,
+                partition.global(j),
+            )));
+        }
+        let n = self.ready.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
+        if n == 0 {
+            return None;
+        }
+        let i = (j % n) as usize;
+        let mut queues = self.generated.lock().await;
+        // Another worker may have fetched the next chunk while this one waited.
+        if let Some(e) = self.take_ready(i) {
+            return Some(e);
+        }
+        let chunk = queues.get_mut(i)?.recv().await?;
+        self.keep(i, chunk)
     }
 }

@@ -134,32 +134,54 @@ impl CaseSaver {
     }
 }
 
-/// Records a worker holds before handing them to the collector in one go: one wake-up per batch
-/// instead of per invocation, which is most of what a fast target costs the engine.
+/// Records the workers of one thread hold before handing them to the collector in one go: one
+/// collector wake-up per batch instead of per invocation (or per worker's batch), which is most of
+/// what a fast target costs the engine. Shared by the thread's workers; the lock is not
+/// contended across threads and never held across an await.
 pub(super) struct Batch {
-    pub(super) records: Vec<Record>,
-    pub(super) tx: mpsc::Sender<Vec<Record>>,
+    records: std::sync::Mutex<Vec<Record>>,
 }
 
 /// A batch goes to the collector at this size, or when its oldest record is this old, so the live
 /// view and the per-second figures stay current.
-pub(super) const BATCH_RECORDS: usize = 32;
+pub(super) const BATCH_RECORDS: usize = 128;
 pub(super) const BATCH_AGE: Duration = Duration::from_millis(20);
 
 impl Batch {
-    pub(super) fn push(&mut self, r: Record) -> bool {
-        let urgent = matches!(r.end, End::Unreachable(_)) || r.hang_limit;
-        self.records.push(r);
-        urgent || self.records.len() >= BATCH_RECORDS || self.records[0].done.elapsed() >= BATCH_AGE
+    pub(super) fn new() -> Arc<Batch> {
+        Arc::new(Batch {
+            records: std::sync::Mutex::new(Vec::with_capacity(BATCH_RECORDS)),
+        })
     }
 
-    /// Hand the batch over. Waits while the collector is behind: a lagging collector slows the
-    /// workers (visibly, as late sends) instead of growing a queue.
-    pub(super) async fn flush(&mut self) {
-        if !self.records.is_empty() {
-            let records = std::mem::replace(&mut self.records, Vec::with_capacity(BATCH_RECORDS));
-            let _ = self.tx.send(records).await;
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Add a record; the batch's records when it is due to go.
+    fn push(&self, r: Record) -> Option<Vec<Record>> {
+        let urgent = matches!(r.end, End::Unreachable(_)) || r.hang_limit;
+        // The newest record's end stands for "now": no clock read per invocation.
+        let now = r.done;
+        let mut records = self.lock();
+        records.push(r);
+        let due = urgent
+            || records.len() >= BATCH_RECORDS
+            || now.saturating_duration_since(records[0].done) >= BATCH_AGE;
+        due.then(|| std::mem::replace(&mut *records, Vec::with_capacity(BATCH_RECORDS)))
+    }
+
+    /// Hand whatever is held over. Waits while the collector is behind: a lagging collector slows
+    /// the workers (visibly, as late sends) instead of growing a queue.
+    async fn flush(&self, tx: &mpsc::Sender<Vec<Record>>) {
+        let records = std::mem::take(&mut *self.lock());
+        send(tx, records).await;
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Vec<Record>>, records: Vec<Record>) {
+    if !records.is_empty() {
+        let _ = tx.send(records).await;
     }
 }
 
@@ -169,12 +191,9 @@ impl Batch {
 pub(super) async fn worker(
     shared: Arc<Shared>,
     dispatch: Arc<Dispatcher>,
+    batch: Arc<Batch>,
     tx: mpsc::Sender<Vec<Record>>,
 ) {
-    let mut batch = Batch {
-        records: Vec::with_capacity(BATCH_RECORDS),
-        tx,
-    };
     // Registered once per worker, not once per invocation.
     let hard_stop = shared.hard_stop.cancelled();
     tokio::pin!(hard_stop);
@@ -183,7 +202,7 @@ pub(super) async fn worker(
             && due > Instant::now()
         {
             // Nothing is held back while the worker idles.
-            batch.flush().await;
+            batch.flush(&tx).await;
             tokio::select! {
                 biased;
                 _ = sleep_until(shared.runtimes, due) => {}
@@ -194,18 +213,17 @@ pub(super) async fn worker(
             }
         }
         dispatch.sent_one();
-        let intended = claimed.due.unwrap_or_else(Instant::now);
-        let record = invoke_one(&shared, claimed, intended, hard_stop.as_mut()).await;
+        let record = invoke_one(&shared, claimed, hard_stop.as_mut()).await;
         if record.hang_limit {
             // No further send, here or on another worker, before the collector hears of it.
             dispatch.stop.cancel();
             shared.hard_stop.cancel();
         }
-        if batch.push(record) {
-            batch.flush().await;
+        if let Some(records) = batch.push(record) {
+            send(&tx, records).await;
         }
     }
-    batch.flush().await;
+    batch.flush(&tx).await;
 }
 
 /// Sleep until `due` on the mode's clock: tokio's timer alone on the caller's runtime (exact in
@@ -247,8 +265,14 @@ pub(super) fn spawn_workers(
     done: &CancellationToken,
 ) {
     if shared.runtimes == Runtimes::Current {
+        let batch = Batch::new();
         for _ in 0..n {
-            tokio::spawn(worker(shared.clone(), dispatch.clone(), tx.clone()));
+            tokio::spawn(worker(
+                shared.clone(),
+                dispatch.clone(),
+                batch.clone(),
+                tx.clone(),
+            ));
         }
         return;
     }
@@ -268,8 +292,9 @@ pub(super) fn spawn_workers(
                 .spawn(move || {
                     rt.block_on(async move {
                         let mut set = tokio::task::JoinSet::new();
+                        let batch = Batch::new();
                         for _ in 0..count {
-                            set.spawn(worker(s.clone(), d.clone(), sender.clone()));
+                            set.spawn(worker(s.clone(), d.clone(), batch.clone(), sender.clone()));
                         }
                         drop(sender);
                         while set.join_next().await.is_some() {}
@@ -279,24 +304,31 @@ pub(super) fn spawn_workers(
                 .map_err(|e| e.to_string())
         });
         if started.is_err() {
+            let batch = Batch::new();
             for _ in 0..count {
-                tokio::spawn(worker(shared.clone(), dispatch.clone(), tx.clone()));
+                tokio::spawn(worker(
+                    shared.clone(),
+                    dispatch.clone(),
+                    batch.clone(),
+                    tx.clone(),
+                ));
             }
         }
     }
 }
 
-/// One invocation: send, judge, save a case if it is among the first few of its check.
+/// One invocation: send, judge, save a case if it is among the first few of its check. It was
+/// meant to go at its slot's due time (open model), or now (closed model).
 pub(super) async fn invoke_one(
     shared: &Arc<Shared>,
     claimed: Claimed,
-    intended: Instant,
     mut hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Record {
     let event = &claimed.event;
     let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     shared.peak_in_flight.fetch_max(n, Ordering::Relaxed);
     let sent = Instant::now();
+    let intended = claimed.due.unwrap_or(sent);
     let result = if shared.hard_stop.is_cancelled() {
         None
     } else {
