@@ -61,6 +61,11 @@ impl Dispatcher {
             // Nothing waited for, and `next_slot` just checked the deadline.
             return self.claimed(Some(event), slot, warmup);
         }
+        if let Some(event) = self.feed.make(j) {
+            // Made here and now: nothing to wait for but the making.
+            let event = Some(event).filter(|_| self.deadline.is_none_or(|at| Instant::now() < at));
+            return self.claimed(event, slot, warmup);
+        }
         // The event comes first, the due time after: generation never eats into the wait.
         let past_deadline = async {
             match self.deadline {
@@ -164,9 +169,29 @@ pub(super) struct EventFeed {
     /// Per queue, the events of its last chunk not yet taken (the first chunk is taken by
     /// [`EventFeed::prime`] before the clock starts).
     pub(super) ready: std::sync::Mutex<Vec<VecDeque<Arc<Prepared>>>>,
-    /// [`Runtimes::Current`]: no generator threads, each event is made when its slot is taken (the
-    /// partition maps the slot to its global index).
+    /// No generator threads: each event is made when its slot is taken (the partition maps the
+    /// slot to its global index). Under [`Runtimes::Current`]; and in the closed model when every
+    /// event is small (see [`INLINE_EVENT_MAX`]).
     pub(super) inline: Option<Partition>,
+}
+
+/// In the closed model there is no schedule to keep: a caller can make its next event itself, on
+/// its own thread, just before sending it (as a k6 VU builds its request). For small events that
+/// is cheaper than any hand-over: no generator thread to wake, the event still in the cache that
+/// sends and judges it, its memory freed where it was made. Making one takes microseconds, during
+/// which the thread's other callers wait no longer than for one answer to be judged; the send is
+/// timed after it. Events that may be bigger than this (by the configuration's own bounds) are
+/// still made ahead by generator threads, so a multi-megabyte batch never holds up a thread's
+/// callers.
+pub(super) const INLINE_EVENT_MAX: usize = 64 * 1024;
+
+/// Every event `config` can make is at most about [`INLINE_EVENT_MAX`] bytes of record data.
+fn small(config: &GenConfig) -> bool {
+    config
+        .records
+        .end()
+        .saturating_mul(config.max_record_wire())
+        <= INLINE_EVENT_MAX
 }
 
 /// Chunks a generator thread may have queued ahead of the schedule (besides the one it is making
@@ -182,9 +207,19 @@ pub(super) const CHUNK_EVENTS: usize = 32;
 pub(super) const CHUNK_BYTES: usize = 256 * 1024;
 
 impl EventFeed {
-    pub(super) fn new(source: &EventSource, partition: Partition, runtimes: Runtimes) -> EventFeed {
+    /// `closed`: the closed model (no schedule to keep).
+    pub(super) fn new(
+        source: &EventSource,
+        partition: Partition,
+        runtimes: Runtimes,
+        closed: bool,
+    ) -> EventFeed {
         let mut generated = Vec::new();
-        let inline = (runtimes == Runtimes::Current).then_some(partition);
+        let by_the_sender = match source {
+            EventSource::Generate { config, .. } => closed && small(config),
+            _ => false,
+        };
+        let inline = (runtimes == Runtimes::Current || by_the_sender).then_some(partition);
         if let (EventSource::Generate { config, seed }, None) = (source, inline) {
             let threads = std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
@@ -286,20 +321,26 @@ impl EventFeed {
         }
     }
 
+    /// Make the partition's `j`-th event here, when events are made by their senders.
+    pub(super) fn make(&self, j: u64) -> Option<Arc<Prepared>> {
+        let (EventSource::Generate { config, seed }, Some(partition)) = (&self.source, self.inline)
+        else {
+            return None;
+        };
+        Some(Arc::new(Prepared::generated(
+            config,
+            *seed,
+            partition.global(j),
+        )))
+    }
+
     /// The event of the partition's `j`-th slot, global index `k`.
     pub(super) async fn get(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
         if let Some(e) = self.at_hand(j, k) {
             return Some(e);
         }
-        let EventSource::Generate { config, seed } = &self.source else {
-            return None;
-        };
-        if let Some(partition) = self.inline {
-            return Some(Arc::new(Prepared::generated(
-                config,
-                *seed,
-                partition.global(j),
-            )));
+        if let Some(e) = self.make(j) {
+            return Some(e);
         }
         let n = self.ready.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
         if n == 0 {
@@ -313,5 +354,34 @@ impl EventFeed {
         }
         let chunk = queues.get_mut(i)?.recv().await?;
         self.keep(i, chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use firehose_generators::payload::{Compression, PayloadFamily};
+
+    use super::*;
+
+    #[test]
+    fn only_configurations_bounded_to_small_events_are_made_by_their_senders() {
+        let bench = GenConfig {
+            families: vec![PayloadFamily::Json],
+            compressions: vec![Compression::None],
+            records: 1..=8,
+            record_size: 256..=1024,
+            ..GenConfig::default()
+        };
+        assert!(small(&bench));
+        // Unbounded record counts, or records that may be a megabyte: made ahead, on threads.
+        assert!(!small(&GenConfig::default()));
+        assert!(!small(&GenConfig {
+            records: 1..=8,
+            ..GenConfig::default()
+        }));
+        assert!(!small(&GenConfig {
+            records: 1..=500,
+            ..bench
+        }));
     }
 }

@@ -71,7 +71,12 @@ pub async fn run_load(
     sink: &mut dyn EventSink,
     cancel: CancellationToken,
 ) -> LoadOutcome {
-    let feed = EventFeed::new(&plan.events, plan.schedule.slice(), plan.runtimes);
+    let feed = EventFeed::new(
+        &plan.events,
+        plan.schedule.slice(),
+        plan.runtimes,
+        plan.schedule.callers().is_some(),
+    );
     tokio::select! {
         _ = feed.prime() => {}
         _ = cancel.cancelled() => {}
