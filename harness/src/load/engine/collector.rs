@@ -9,7 +9,7 @@ use super::super::hlog::{HlogEntry, HlogWriter};
 use super::super::stats::{IntervalStats, Intervals, LoadStats, Sample};
 use super::super::thresholds::{Figures, Judged, Threshold};
 use super::super::{LoadEvent, LoadPlan, Progress, counts_as_error};
-use super::outcome::{End, LoadOutcome, Record, Stopped};
+use super::outcome::{Answered, End, LoadOutcome, Record, Stopped};
 use crate::case::FailureGroups;
 use crate::contract::{CheckId, Severity, Verdict};
 use crate::events::{EventSink, Phase, RunEvent};
@@ -127,7 +127,7 @@ impl<'a> Collector<'a> {
     }
 
     fn fold(&mut self, r: Record) -> Option<Stopped> {
-        let answered = match r.end {
+        let (figures, violated, errored) = match r.end {
             End::Interrupted => {
                 self.interrupted += 1;
                 return None;
@@ -149,18 +149,29 @@ impl<'a> Collector<'a> {
                 }
                 return None;
             }
-            End::Answered(a) => a,
+            End::Clean(figures) => {
+                self.stats.results.add(&figures.results);
+                (figures, false, false)
+            }
+            End::Answered(answered) => {
+                let Answered {
+                    figures,
+                    verdict: v,
+                    saved,
+                } = *answered;
+                for (check, n) in &v.counts {
+                    *self.stats.check_counts.entry(*check).or_default() += n;
+                }
+                self.stats.results.add(&figures.results);
+                self.group(&v, &saved);
+                let violated = v
+                    .violations
+                    .iter()
+                    .any(|x| x.severity == Severity::Error && !counts_as_error(x.check));
+                let errored = v.counts.keys().any(|c| counts_as_error(*c));
+                (figures, violated, errored)
+            }
         };
-        let v = &answered.verdict;
-        for (check, n) in &v.counts {
-            *self.stats.check_counts.entry(*check).or_default() += n;
-        }
-        self.stats.results.add(&v.results);
-        self.group(v, &answered.saved);
-        let violated = v
-            .violations
-            .iter()
-            .any(|x| x.severity == Severity::Error && !counts_as_error(x.check));
         if r.warmup {
             self.warmup_invocations += 1;
             // Contract violations count whenever they happen; the warm-up only leaves the figures.
@@ -171,12 +182,12 @@ impl<'a> Collector<'a> {
             intended: r.intended - self.start,
             sent: r.sent - self.start,
             done: r.done - self.start,
-            errored: v.counts.keys().any(|c| counts_as_error(*c)),
+            errored,
             violated,
-            records: answered.records,
-            bytes_in: answered.bytes_in,
-            bytes_out: answered.bytes_out,
-            queue_wait: answered.queue_wait,
+            records: figures.records,
+            bytes_in: figures.bytes_in,
+            bytes_out: figures.bytes_out,
+            queue_wait: figures.queue_wait,
         };
         self.stats.record(&sample);
         self.last_done = Some(self.last_done.map_or(sample.done, |d| d.max(sample.done)));

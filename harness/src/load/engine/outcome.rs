@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::super::stats::LoadStats;
 use super::super::thresholds::{Judged, Threshold};
 use crate::case::FailureGroup;
-use crate::contract::{CheckId, Verdict};
+use crate::contract::{CheckId, RecordResults, Verdict};
 use crate::targets::TargetError;
 
 /// Why a run ended before its schedule did: the case layer's one enum, shared with `check`
@@ -76,6 +76,10 @@ impl LoadOutcome {
 
 /// How one invocation ended.
 pub(super) enum End {
+    /// Judged and found clean (nearly every invocation of a good transformer): its figures
+    /// alone, nothing to allocate.
+    Clean(Counted),
+    /// Judged, with something to report.
     Answered(Box<Answered>),
     /// Refused for lack of concurrency (429): the function never ran, so nothing was judged.
     Throttled,
@@ -85,15 +89,21 @@ pub(super) enum End {
     Unreachable(TargetError),
 }
 
-pub(super) struct Answered {
-    pub(super) verdict: Verdict,
+/// What every judged invocation measured.
+pub(super) struct Counted {
     pub(super) records: u64,
     pub(super) bytes_in: u64,
     pub(super) bytes_out: u64,
-    /// Case folders saved for this invocation: (check, fingerprint, folder name).
-    pub(super) saved: Vec<(CheckId, String, String)>,
     /// How long it waited for a free instance, where the target says.
     pub(super) queue_wait: Option<Duration>,
+    pub(super) results: RecordResults,
+}
+
+pub(super) struct Answered {
+    pub(super) figures: Counted,
+    pub(super) verdict: Verdict,
+    /// Case folders saved for this invocation: (check, fingerprint, folder name).
+    pub(super) saved: Vec<(CheckId, String, String)>,
 }
 
 /// One invocation, every timestamp included (STYLE habit 14).

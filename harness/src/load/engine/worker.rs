@@ -13,7 +13,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use super::super::Prepared;
 use super::Runtimes;
 use super::dispatch::{Claimed, Dispatcher};
-use super::outcome::{Answered, End, Record};
+use super::outcome::{Answered, Counted, End, Record};
 use crate::case::{FailureGroup, Minimal, Reach, SavedCase, write_case};
 use crate::contract::{self, CheckId, CheckSet, Severity, Verdict};
 use crate::events::Phase;
@@ -364,7 +364,7 @@ pub(super) async fn invoke_one(
         return record;
     }
     let big = inv.body.len().max(event.bytes.len()) > JUDGE_INLINE_MAX;
-    let answered = if big && shared.runtimes == Runtimes::PerCore {
+    let judged = if big && shared.runtimes == Runtimes::PerCore {
         // Off the worker runtime; a hard stop (end of grace, Ctrl-C) does not wait for it.
         tokio::select! {
             biased;
@@ -374,8 +374,8 @@ pub(super) async fn invoke_one(
     } else {
         Some(judge(shared, event, inv, claimed.warmup))
     };
-    if let Some(a) = answered {
-        record.end = End::Answered(Box::new(a));
+    if let Some(end) = judged {
+        record.end = end;
     }
     record
 }
@@ -386,7 +386,7 @@ async fn judge_elsewhere(
     event: Arc<Prepared>,
     inv: Invocation,
     warmup: bool,
-) -> Option<Answered> {
+) -> Option<End> {
     let permit = shared.oracle.clone().acquire_owned().await.ok()?;
     let judged = tokio::task::spawn_blocking(move || {
         let answered = judge(&shared, &event, inv, warmup);
@@ -397,7 +397,7 @@ async fn judge_elsewhere(
 }
 
 /// The oracle, what Firehose would deliver, and the first few failing cases of each check.
-fn judge(shared: &Shared, event: &Prepared, inv: Invocation, warmup: bool) -> Answered {
+fn judge(shared: &Shared, event: &Prepared, inv: Invocation, warmup: bool) -> End {
     let verdict = contract::check(&event.view, &inv, &shared.checks);
     if let Some(delivery) = shared.delivery.as_ref().filter(|_| !warmup) {
         delivery.observe(&event.bytes, &inv, &verdict);
@@ -409,13 +409,21 @@ fn judge(shared: &Shared, event: &Prepared, inv: Invocation, warmup: bool) -> An
     } else {
         Vec::new()
     };
-    Answered {
+    let figures = Counted {
         records: event.view.record_ids.len() as u64,
         bytes_in: event.bytes.len() as u64,
         bytes_out: inv.body.len() as u64,
-        verdict,
-        saved,
         queue_wait: inv.queue_wait,
+        results: verdict.results,
+    };
+    if verdict.violations.is_empty() && verdict.counts.is_empty() && verdict.overflow.is_empty() {
+        End::Clean(figures)
+    } else {
+        End::Answered(Box::new(Answered {
+            figures,
+            verdict,
+            saved,
+        }))
     }
 }
 
