@@ -55,8 +55,10 @@ pub(super) struct Claimed {
 
 impl Dispatcher {
     /// The next slot and its event, or `None` when the schedule is done or the run stops.
-    pub(super) async fn claim(&self) -> Option<Claimed> {
-        let (slot, j, warmup) = self.next_slot()?;
+    /// `stop`: the caller's thread's child of [`Dispatcher::stop`] (a token's locks are not
+    /// contended within one thread).
+    pub(super) async fn claim(&self, stop: &CancellationToken) -> Option<Claimed> {
+        let (slot, j, warmup) = self.next_slot(stop)?;
         if let Some(event) = self.feed.at_hand(j, slot.index) {
             // Nothing waited for, and `next_slot` just checked the deadline.
             return self.claimed(Some(event), slot, warmup);
@@ -76,7 +78,7 @@ impl Dispatcher {
         let event = tokio::select! {
             biased;
             e = self.feed.get(j, slot.index) => e,
-            _ = self.stop.cancelled() => None,
+            _ = stop.cancelled() => None,
             // The closed model's `--duration` is over: a call still waiting for its event is not
             // started (as k6 starts no iteration after the duration), or a run with many callers
             // and big batches would overrun by the time it takes to generate them all.
@@ -119,10 +121,10 @@ impl Dispatcher {
     }
 
     /// Take the next slot: (slot, partition-local index, warm-up?).
-    pub(super) fn next_slot(&self) -> Option<(Slot, u64, bool)> {
+    pub(super) fn next_slot(&self, stop: &CancellationToken) -> Option<(Slot, u64, bool)> {
         let mut d = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let taken = (|| {
-            if d.finished || self.stop.is_cancelled() {
+            if d.finished || stop.is_cancelled() {
                 return None;
             }
             let slot = d.schedule.next()?;

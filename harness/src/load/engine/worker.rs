@@ -148,10 +148,10 @@ pub(super) const BATCH_RECORDS: usize = 128;
 pub(super) const BATCH_AGE: Duration = Duration::from_millis(20);
 
 impl Batch {
-    pub(super) fn new() -> Arc<Batch> {
-        Arc::new(Batch {
+    fn new() -> Batch {
+        Batch {
             records: std::sync::Mutex::new(Vec::with_capacity(BATCH_RECORDS)),
-        })
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {
@@ -185,19 +185,41 @@ async fn send(tx: &mpsc::Sender<Vec<Record>>, records: Vec<Record>) {
     }
 }
 
+/// What the workers of one runtime thread share: their batch for the collector, and their own
+/// child of the hard stop. An invocation polls the hard stop at every wake-up, and polling a
+/// token takes its locks: one token for all threads had them contend for those locks (and sleep
+/// on them) all the time.
+pub(super) struct ThreadShare {
+    batch: Batch,
+    hard_stop: CancellationToken,
+    /// The same for [`Dispatcher::stop`], asked at every slot taken.
+    stop: CancellationToken,
+}
+
+impl ThreadShare {
+    fn new(shared: &Shared, dispatch: &Dispatcher) -> Arc<ThreadShare> {
+        Arc::new(ThreadShare {
+            batch: Batch::new(),
+            hard_stop: shared.hard_stop.child_token(),
+            stop: dispatch.stop.child_token(),
+        })
+    }
+}
+
 /// THE loop, for the open and the closed model alike. One worker per in-flight slot: take the next
 /// slot, wait for its due time (open model; a slot whose time has passed because every worker was
 /// busy goes at once and counts as late — never skipped), invoke, judge, record.
 pub(super) async fn worker(
     shared: Arc<Shared>,
     dispatch: Arc<Dispatcher>,
-    batch: Arc<Batch>,
+    thread: Arc<ThreadShare>,
     tx: mpsc::Sender<Vec<Record>>,
 ) {
+    let batch = &thread.batch;
     // Registered once per worker, not once per invocation.
-    let hard_stop = shared.hard_stop.cancelled();
+    let hard_stop = thread.hard_stop.cancelled();
     tokio::pin!(hard_stop);
-    while let Some(claimed) = dispatch.claim().await {
+    while let Some(claimed) = dispatch.claim(&thread.stop).await {
         if let Some(due) = claimed.due
             && due > Instant::now()
         {
@@ -206,14 +228,14 @@ pub(super) async fn worker(
             tokio::select! {
                 biased;
                 _ = sleep_until(shared.runtimes, due) => {}
-                _ = dispatch.stop.cancelled() => {
+                _ = thread.stop.cancelled() => {
                     dispatch.sent_one();
                     break;
                 }
             }
         }
         dispatch.sent_one();
-        let record = invoke_one(&shared, claimed, hard_stop.as_mut()).await;
+        let record = invoke_one(&shared, claimed, &thread.hard_stop, hard_stop.as_mut()).await;
         if record.hang_limit {
             // No further send, here or on another worker, before the collector hears of it.
             dispatch.stop.cancel();
@@ -265,12 +287,12 @@ pub(super) fn spawn_workers(
     done: &CancellationToken,
 ) {
     if shared.runtimes == Runtimes::Current {
-        let batch = Batch::new();
+        let thread = ThreadShare::new(shared, dispatch);
         for _ in 0..n {
             tokio::spawn(worker(
                 shared.clone(),
                 dispatch.clone(),
-                batch.clone(),
+                thread.clone(),
                 tx.clone(),
             ));
         }
@@ -292,9 +314,9 @@ pub(super) fn spawn_workers(
                 .spawn(move || {
                     rt.block_on(async move {
                         let mut set = tokio::task::JoinSet::new();
-                        let batch = Batch::new();
+                        let thread = ThreadShare::new(&s, &d);
                         for _ in 0..count {
-                            set.spawn(worker(s.clone(), d.clone(), batch.clone(), sender.clone()));
+                            set.spawn(worker(s.clone(), d.clone(), thread.clone(), sender.clone()));
                         }
                         drop(sender);
                         while set.join_next().await.is_some() {}
@@ -304,12 +326,12 @@ pub(super) fn spawn_workers(
                 .map_err(|e| e.to_string())
         });
         if started.is_err() {
-            let batch = Batch::new();
+            let thread = ThreadShare::new(shared, dispatch);
             for _ in 0..count {
                 tokio::spawn(worker(
                     shared.clone(),
                     dispatch.clone(),
-                    batch.clone(),
+                    thread.clone(),
                     tx.clone(),
                 ));
             }
@@ -322,6 +344,7 @@ pub(super) fn spawn_workers(
 pub(super) async fn invoke_one(
     shared: &Arc<Shared>,
     claimed: Claimed,
+    stopped: &CancellationToken,
     mut hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Record {
     let event = &claimed.event;
@@ -329,7 +352,7 @@ pub(super) async fn invoke_one(
     shared.peak_in_flight.fetch_max(n, Ordering::Relaxed);
     let sent = Instant::now();
     let intended = claimed.due.unwrap_or(sent);
-    let result = if shared.hard_stop.is_cancelled() {
+    let result = if stopped.is_cancelled() {
         None
     } else {
         tokio::select! {
