@@ -214,6 +214,19 @@ fn plain(c: u8) -> bool {
     c >= 0x20 && c != b'"' && c != b'\\'
 }
 
+/// Where the whole `N`-byte chunks of plain bytes from `at` end: each chunk is judged without an
+/// early exit, so the compiler vectorises it.
+#[inline(always)]
+fn plain_run<const N: usize>(b: &[u8], mut at: usize) -> usize {
+    while let Some(chunk) = b.get(at..at + N) {
+        if !chunk.iter().fold(true, |ok, &c| ok & plain(c)) {
+            break;
+        }
+        at += N;
+    }
+    at
+}
+
 /// The canonical reader's cursor.
 struct Plain<'a> {
     b: &'a [u8],
@@ -248,15 +261,11 @@ impl<'a> Plain<'a> {
         let mut end = start;
         let mut escaped = false;
         loop {
-            // Whole chunks with no quote, backslash or control character, judged without an
-            // early exit so the compiler vectorises them: one pass finds the end of a long
-            // base64 string and checks it.
-            while let Some(chunk) = self.b.get(end..end + 32) {
-                if !chunk.iter().fold(true, |ok, &c| ok & plain(c)) {
-                    break;
-                }
-                end += 32;
-            }
+            // Whole chunks with no quote, backslash or control character, big ones then small
+            // ones, then byte by byte: one pass finds the end of a long base64 string and
+            // checks it.
+            end = plain_run::<64>(self.b, end);
+            end = plain_run::<16>(self.b, end);
             while plain(*self.b.get(end)?) {
                 end += 1;
             }
