@@ -39,24 +39,11 @@ fn in_alphabet(b: u8) -> bool {
     (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'+' || b == b'/'
 }
 
-/// Where the whole `N`-byte chunks of alphabet bytes from `at` end: each chunk is judged without
-/// an early exit, so the compiler vectorises it.
-#[inline(always)]
-fn alphabet_run<const N: usize>(b: &[u8], mut at: usize) -> usize {
-    while let Some(chunk) = b.get(at..at + N) {
-        if !chunk.iter().fold(true, |ok, &c| ok & in_alphabet(c)) {
-            break;
-        }
-        at += N;
-    }
-    at
-}
-
 /// Where the first byte outside the alphabet is. The oracle runs this over every `data` string of
 /// every response, so it is the load engine's hottest loop: whole 64-byte, then 16-byte chunks
 /// are judged without an early exit (vectorised), and only the rest is searched byte by byte.
 fn first_outside_alphabet(body: &[u8]) -> Option<usize> {
-    let base = alphabet_run::<16>(body, alphabet_run::<64>(body, 0));
+    let base = super::whole_chunks_of(body, 0, in_alphabet);
     body[base..]
         .iter()
         .position(|b| !ALPHABET[usize::from(*b)])

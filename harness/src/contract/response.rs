@@ -214,19 +214,6 @@ fn plain(c: u8) -> bool {
     c >= 0x20 && c != b'"' && c != b'\\'
 }
 
-/// Where the whole `N`-byte chunks of plain bytes from `at` end: each chunk is judged without an
-/// early exit, so the compiler vectorises it.
-#[inline(always)]
-fn plain_run<const N: usize>(b: &[u8], mut at: usize) -> usize {
-    while let Some(chunk) = b.get(at..at + N) {
-        if !chunk.iter().fold(true, |ok, &c| ok & plain(c)) {
-            break;
-        }
-        at += N;
-    }
-    at
-}
-
 /// The canonical reader's cursor.
 struct Plain<'a> {
     b: &'a [u8],
@@ -264,8 +251,7 @@ impl<'a> Plain<'a> {
             // Whole chunks with no quote, backslash or control character, big ones then small
             // ones, then byte by byte: one pass finds the end of a long base64 string and
             // checks it.
-            end = plain_run::<64>(self.b, end);
-            end = plain_run::<16>(self.b, end);
+            end = super::whole_chunks_of(self.b, end, plain);
             while plain(*self.b.get(end)?) {
                 end += 1;
             }

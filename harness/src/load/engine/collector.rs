@@ -149,10 +149,7 @@ impl<'a> Collector<'a> {
                 }
                 return None;
             }
-            End::Clean(figures) => {
-                self.stats.results.add(&figures.results);
-                (figures, false, false)
-            }
+            End::Clean(figures) => (figures, false, false),
             End::Answered(answered) => {
                 let Answered {
                     figures,
@@ -162,7 +159,6 @@ impl<'a> Collector<'a> {
                 for (check, n) in &v.counts {
                     *self.stats.check_counts.entry(*check).or_default() += n;
                 }
-                self.stats.results.add(&figures.results);
                 self.group(&v, &saved);
                 let violated = v
                     .violations
@@ -172,6 +168,7 @@ impl<'a> Collector<'a> {
                 (figures, violated, errored)
             }
         };
+        self.stats.results.add(&figures.results);
         if r.warmup {
             self.warmup_invocations += 1;
             // Contract violations count whenever they happen; the warm-up only leaves the figures.

@@ -63,26 +63,28 @@ impl Dispatcher {
             // Nothing waited for, and `next_slot` just checked the deadline.
             return self.claimed(Some(event), slot, warmup);
         }
-        if let Some(event) = self.feed.make(j) {
+        let event = match self.feed.make(j) {
             // Made here and now: nothing to wait for but the making.
-            let event = Some(event).filter(|_| self.deadline.is_none_or(|at| Instant::now() < at));
-            return self.claimed(event, slot, warmup);
-        }
-        // The event comes first, the due time after: generation never eats into the wait.
-        let past_deadline = async {
-            match self.deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+            Some(event) => Some(event),
+            None => {
+                // The event comes first, the due time after: generation never eats into the wait.
+                let past_deadline = async {
+                    match self.deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    e = self.feed.handed_over(j) => e,
+                    _ = stop.cancelled() => None,
+                    // The closed model's `--duration` is over: a call still waiting for its event
+                    // is not started (as k6 starts no iteration after the duration), or a run with
+                    // many callers and big batches would overrun by the time it takes to generate
+                    // them all.
+                    _ = past_deadline => None,
+                }
             }
-        };
-        let event = tokio::select! {
-            biased;
-            e = self.feed.get(j, slot.index) => e,
-            _ = stop.cancelled() => None,
-            // The closed model's `--duration` is over: a call still waiting for its event is not
-            // started (as k6 starts no iteration after the duration), or a run with many callers
-            // and big batches would overrun by the time it takes to generate them all.
-            _ = past_deadline => None,
         };
         // Past the deadline while the event was being made?
         let event = event.filter(|_| self.deadline.is_none_or(|at| Instant::now() < at));
@@ -336,14 +338,9 @@ impl EventFeed {
         )))
     }
 
-    /// The event of the partition's `j`-th slot, global index `k`.
-    pub(super) async fn get(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
-        if let Some(e) = self.at_hand(j, k) {
-            return Some(e);
-        }
-        if let Some(e) = self.make(j) {
-            return Some(e);
-        }
+    /// The partition's `j`-th event from the generator threads, waiting for its chunk (when it
+    /// was not [at hand](EventFeed::at_hand)); `None` without generator threads.
+    pub(super) async fn handed_over(&self, j: u64) -> Option<Arc<Prepared>> {
         let n = self.ready.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
         if n == 0 {
             return None;
