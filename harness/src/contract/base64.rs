@@ -35,8 +35,8 @@ static ALPHABET: [bool; 256] = alphabet();
 /// Is `b` in the standard alphabet? Arithmetic only, no table and no branch, so that a loop over
 /// a fixed-size chunk compiles to SIMD compares.
 #[inline(always)]
-fn in_alphabet(b: u8) -> bool {
-    (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'+' || b == b'/'
+pub(super) fn in_alphabet(b: u8) -> bool {
+    ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'+') | (b == b'/')
 }
 
 /// Where the first byte outside the alphabet is. The oracle runs this over every `data` string of
@@ -51,7 +51,7 @@ fn first_outside_alphabet(body: &[u8]) -> Option<usize> {
 }
 
 pub fn check_base64(s: &[u8]) -> Base64Check {
-    let pad = s.iter().rev().take(3).take_while(|b| **b == b'=').count();
+    let pad = trailing_pad(s);
     let body = &s[..s.len() - pad];
     if let Some(offset) = first_outside_alphabet(body) {
         let reason = match body[offset] {
@@ -62,16 +62,37 @@ pub fn check_base64(s: &[u8]) -> Base64Check {
         };
         return Base64Check::Invalid { offset, reason };
     }
-    match (pad, body.len() % 4) {
+    by_length(s.len(), pad)
+}
+
+/// The `=` at the end of `s`, counting at most three.
+fn trailing_pad(s: &[u8]) -> usize {
+    s.iter().rev().take(3).take_while(|b| **b == b'=').count()
+}
+
+/// [`check_base64`] of a string its reader already found to be standard alphabet followed by
+/// at most two `=` (see [`super::response::Scanned`]): only its length and padding are left to
+/// judge, without reading it again.
+pub fn check_base64_scanned(s: &[u8]) -> Base64Check {
+    let checked = by_length(s.len(), trailing_pad(s));
+    debug_assert_eq!(checked, check_base64(s), "a wrong `Scanned` hint");
+    checked
+}
+
+/// The verdict on a string of `len` bytes, the last `pad` of them `=` and all others in the
+/// alphabet.
+fn by_length(len: usize, pad: usize) -> Base64Check {
+    let body_len = len - pad;
+    match (pad, body_len % 4) {
         (0, 0) => Base64Check::Valid,
         (0, 2 | 3) => Base64Check::Unpadded,
         (1, 3) | (2, 2) => Base64Check::Valid,
         (0, _) => Base64Check::Invalid {
-            offset: s.len(),
+            offset: len,
             reason: "a length that no bytes encode to",
         },
         _ => Base64Check::Invalid {
-            offset: body.len(),
+            offset: body_len,
             reason: "wrong amount of padding",
         },
     }

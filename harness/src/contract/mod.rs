@@ -286,8 +286,28 @@ impl Violation {
 /// then 16-byte chunks are judged without an early exit, so the compiler vectorises them; the
 /// caller goes on byte by byte from the returned index. The oracle's hottest loops (string
 /// scanning, the base64 alphabet) run through here.
+///
+/// On a CPU with AVX2 (nearly every x86-64 server) the same loops are compiled for it and chosen
+/// at run time: twice the bytes per instruction of the SSE2 baseline.
 #[inline(always)]
 fn whole_chunks_of(b: &[u8], at: usize, keep: impl Fn(u8) -> bool + Copy) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has just said it has AVX2, the one thing `chunks_avx2` assumes.
+        #[allow(unsafe_code)]
+        return unsafe { chunks_avx2(b, at, keep) };
+    }
+    chunks(b, at, keep)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn chunks_avx2(b: &[u8], at: usize, keep: impl Fn(u8) -> bool + Copy) -> usize {
+    chunks(b, at, keep)
+}
+
+#[inline(always)]
+fn chunks(b: &[u8], at: usize, keep: impl Fn(u8) -> bool + Copy) -> usize {
     #[inline(always)]
     fn run<const N: usize>(b: &[u8], mut at: usize, keep: impl Fn(u8) -> bool) -> usize {
         while let Some(chunk) = b.get(at..at + N) {
@@ -510,6 +530,14 @@ fn batch_index(
     })
 }
 
+/// Batch record `bi` has an answer; `prefix` (the answered records at the start) grows over it.
+fn answered(seen: &mut [bool], prefix: &mut usize, bi: usize) {
+    seen[bi] = true;
+    while seen.get(*prefix) == Some(&true) {
+        *prefix += 1;
+    }
+}
+
 /// Batches up to this many records find an answer's record by scanning their ids, larger ones
 /// through a map.
 const SCAN_MAX: usize = 16;
@@ -525,13 +553,17 @@ struct RecordJudge<'e, 'c> {
     base: Option<Verdict>,
     v: Verdict,
     /// Input ids → batch indices, for batches over [`SCAN_MAX`] records (smaller ones are
-    /// scanned: cheaper than hashing every id of every invocation). Firehose never repeats an id,
+    /// scanned: cheaper than hashing every id of every invocation), made only when an answer
+    /// comes out of order (see `answered_prefix`). Firehose never repeats an id,
     /// but real samples do (`--corpus-raw`): an id sent twice may come back twice, each answer
     /// taking the first unanswered copy. Copies are chained through `next_copy` so the common
     /// case costs one map entry and no allocation per record.
     expected: Option<FxHashMap<&'e str, usize>>,
     next_copy: Vec<usize>,
     seen: Vec<bool>,
+    /// How many records at the start of the batch are answered: an answer at that index with
+    /// that record's id is matched without looking further.
+    answered_prefix: usize,
     /// Some array has been fed since `v` was last set from `base`: only then does `start` have
     /// anything to forget (a body nearly always has one `records` array; the verdict is not
     /// cloned again for it).
@@ -540,34 +572,51 @@ struct RecordJudge<'e, 'c> {
 
 impl<'e, 'c> RecordJudge<'e, 'c> {
     fn new(event: &'e EventView, checks: &'c CheckSet, base: Verdict) -> Self {
-        let n = event.record_ids.len();
-        let (mut expected, mut next_copy) = (None, Vec::new());
-        if n > SCAN_MAX {
-            let mut map: FxHashMap<&str, usize> =
-                FxHashMap::with_capacity_and_hasher(n, Default::default());
-            next_copy = vec![usize::MAX; n];
-            let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
-            for (i, id) in event.record_ids.iter().enumerate() {
-                if let Some(&first) = map.get(id.as_str()) {
-                    let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
-                    next_copy[tail] = i;
-                    last_copy.insert(id.as_str(), i);
-                } else {
-                    map.insert(id.as_str(), i);
-                }
-            }
-            expected = Some(map);
-        }
         RecordJudge {
             event,
             checks,
             base: (!base.violations.is_empty()).then(|| base.clone()),
             v: base,
-            expected,
-            next_copy,
-            seen: vec![false; n],
+            expected: None,
+            next_copy: Vec::new(),
+            seen: vec![false; event.record_ids.len()],
+            answered_prefix: 0,
             fed: false,
         }
+    }
+
+    /// The batch record the `ri`-th answer, with `id`, answers (see [`batch_index`]).
+    fn batch_index(&mut self, ri: usize, id: &str) -> Option<usize> {
+        let ids = &self.event.record_ids;
+        // In order, as nearly every transformer answers: when every record before `ri` is
+        // answered and `ri` is not, `ri` is the first unanswered copy of its own id.
+        if self.answered_prefix == ri && ids.get(ri).is_some_and(|x| x == id) {
+            return Some(ri);
+        }
+        if ids.len() > SCAN_MAX && self.expected.is_none() {
+            self.index_ids();
+        }
+        batch_index(ids, self.expected.as_ref(), &self.next_copy, &self.seen, id)
+    }
+
+    /// The map of ids to batch indices, made at the first answer out of order.
+    fn index_ids(&mut self) {
+        let ids = &self.event.record_ids;
+        let mut map: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
+        let mut next_copy = vec![usize::MAX; ids.len()];
+        let mut last_copy: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(&first) = map.get(id.as_str()) {
+                let tail = last_copy.get(id.as_str()).copied().unwrap_or(first);
+                next_copy[tail] = i;
+                last_copy.insert(id.as_str(), i);
+            } else {
+                map.insert(id.as_str(), i);
+            }
+        }
+        self.expected = Some(map);
+        self.next_copy = next_copy;
     }
 
     /// The verdict from before the records, for a response with no `records` array to judge.
@@ -608,6 +657,7 @@ impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
         if self.fed {
             self.v = self.base.clone().unwrap_or_default();
             self.seen.fill(false);
+            self.answered_prefix = 0;
         }
         self.fed = true;
     }
@@ -646,17 +696,11 @@ impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
             );
             return;
         };
-        let batch_index = batch_index(
-            &self.event.record_ids,
-            self.expected.as_ref(),
-            &self.next_copy,
-            &self.seen,
-            id,
-        );
-        let seen = &mut self.seen;
+        let batch_index = self.batch_index(ri, id);
+        let (checks, v) = (self.checks, &mut self.v);
         let label = match batch_index {
             Some(bi) => {
-                if seen[bi] {
+                if self.seen[bi] {
                     v.note(checks, CheckId::NoDuplicateRecordIds, "duplicate", || {
                         violation(
                             CheckId::NoDuplicateRecordIds,
@@ -669,7 +713,7 @@ impl<'a> ItemSink<'a> for RecordJudge<'_, '_> {
                         .at(bi, Some(id))
                     });
                 }
-                seen[bi] = true;
+                answered(&mut self.seen, &mut self.answered_prefix, bi);
                 Label::Batch(bi, id)
             }
             None => {
@@ -780,8 +824,14 @@ fn check_record(
             violation(CheckId::OkHasData, fp, msg).at(index, Some(id))
         });
     }
+    // The canonical reader may have found `data` base64-shaped already.
+    let scanned = source != Source::Msk && r.data_scanned.base64_shaped;
+    let shape = |s: &str| match scanned {
+        true => self::base64::check_base64_scanned(s.as_bytes()),
+        false => check_base64(s.as_bytes()),
+    };
     match payload {
-        Field::Str(s) => match check_base64(s.as_bytes()) {
+        Field::Str(s) => match shape(s) {
             Base64Check::Valid => {
                 v.output_bytes += (s.len() / 4 * 3) as u64;
                 if result == Some("Ok")
@@ -972,7 +1022,7 @@ impl<'a> ItemSink<'a> for NormaliseSink {
                     .as_str()
                     .or(r.kafka_record_value.as_str())
                     .map(str::to_string),
-                r.metadata.as_ref().map(Value::to_string),
+                r.metadata.as_deref().map(Value::to_string),
             ),
         );
     }

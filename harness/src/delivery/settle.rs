@@ -217,7 +217,7 @@ pub fn settle(
                 };
                 let prefix = match &settings.s3_prefix {
                     None => String::new(),
-                    Some(p) => match p.evaluate(r.metadata.as_ref(), batch_ms) {
+                    Some(p) => match p.evaluate(r.metadata.as_deref(), batch_ms) {
                         Ok(prefix) => prefix,
                         Err(missing) => {
                             out.failed.push(failed(
