@@ -60,6 +60,23 @@ thread_local! {
     };
 }
 
+/// The `Content-Length` value for `len` bytes. A load run sends bodies of few distinct sizes (one,
+/// with `--event`), so each thread keeps the last value it made: a copy of it is a reference count,
+/// where making one allocates.
+fn content_length(len: usize) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(usize, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((n, value)) if *n == len => value.clone(),
+        _ => {
+            let value = HeaderValue::from(len);
+            *last = Some((len, value.clone()));
+            value
+        }
+    })
+}
+
 /// The `Authorization: Basic …` header for a URL's userinfo (percent-decoded, as reqwest does),
 /// marked sensitive so nothing that prints headers shows it.
 fn basic_auth(url: &reqwest::Url) -> Option<HeaderValue> {
@@ -106,6 +123,9 @@ impl H1Client {
         {
             headers.insert(AUTHORIZATION, auth);
         }
+        // A place for the length each request sets (see `request`): hyper then adds no header,
+        // and a copy of these headers never grows.
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         Some(H1Client {
             path: path.parse().ok()?,
             authority,
@@ -167,10 +187,12 @@ impl H1Client {
     }
 
     fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let length = content_length(body.len());
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.path.clone();
         *req.headers_mut() = self.headers.clone();
+        req.headers_mut().insert(CONTENT_LENGTH, length);
         req
     }
 
@@ -189,12 +211,6 @@ impl H1Client {
         };
         let status = resp.status().as_u16();
         let (parts, mut incoming) = resp.into_parts();
-        // Sized from Content-Length when there is one: no regrowing the buffer chunk by chunk.
-        let expected = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-            .unwrap_or(0);
         // A body that arrives in one chunk (a small answer nearly always does) is kept as hyper
         // handed it, without a copy; only a second chunk starts a buffer gathering them all.
         let mut body = Bytes::new();
@@ -214,6 +230,13 @@ impl H1Client {
                 Some(buf) => buf.extend_from_slice(&chunk),
                 None if body.is_empty() => body = chunk,
                 None => {
+                    // Sized from Content-Length when there is one: no regrowing the buffer
+                    // chunk by chunk.
+                    let expected = parts
+                        .headers
+                        .get(CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+                        .unwrap_or(0);
                     let mut buf = BytesMut::with_capacity(
                         expected.max(held + chunk.len()).min(BODY_READ_CAP),
                     );
@@ -263,6 +286,17 @@ mod tests {
         let expected = base64::engine::general_purpose::STANDARD.encode("user@corp:p:ss w");
         assert_eq!(auth.to_str().unwrap(), format!("Basic {expected}"));
         assert_eq!(headers.get(HOST).unwrap(), "127.0.0.1:9");
+    }
+
+    #[test]
+    fn each_request_carries_its_own_length() {
+        let url = reqwest::Url::parse("http://127.0.0.1:9/t").unwrap();
+        let client = H1Client::new(&url, &HeaderMap::new()).unwrap();
+        for body in ["", "abc", "abc", "hello world", ""] {
+            let req = client.request(Bytes::from(body));
+            let sent = req.headers().get_all(CONTENT_LENGTH).iter().collect::<Vec<_>>();
+            assert_eq!(sent, [body.len().to_string().as_str()]);
+        }
     }
 
     #[test]
