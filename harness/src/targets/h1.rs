@@ -7,6 +7,7 @@
 //! local transformer. This pool does what oha does (one hyper connection per concurrent caller)
 //! and keeps `https://` on reqwest, where TLS dominates anyway.
 
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,6 +17,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, Sleep};
 
 use crate::invocation::BODY_READ_CAP;
 
@@ -28,6 +30,9 @@ pub enum H1Error {
     /// The connection broke during the exchange.
     #[error("{0}")]
     Http(#[from] hyper::Error),
+    /// No whole answer by the deadline.
+    #[error("no answer by the deadline")]
+    TimedOut,
 }
 
 /// What came back: status, headers, the body (at most [`BODY_READ_CAP`] bytes) and whether it was cut.
@@ -47,7 +52,17 @@ pub struct H1Client {
     headers: HeaderMap,
     /// Idle connections in a few shards, one per worker thread where possible: a single shared
     /// list makes the runtime's threads contend (and sleep) on its lock at every request.
-    idle: [Mutex<Vec<SendRequest<Full<Bytes>>>>; SHARDS],
+    idle: [Mutex<Vec<Conn>>; SHARDS],
+}
+
+/// A kept-alive connection and the timer its exchanges run under. The timer lives as long as the
+/// connection: moving a registered timer to a later deadline is one atomic exchange, where a new
+/// timer per request (`tokio::time::timeout`) registers with the runtime's timer wheel and
+/// deregisters again under its lock — 3.5% of the load client's CPU against a fast target. A
+/// timer left at an earlier deadline fires once, is found early and moves itself on.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    timer: Pin<Box<Sleep>>,
 }
 
 const SHARDS: usize = 4;
@@ -134,6 +149,17 @@ impl H1Client {
         })
     }
 
+    /// A new connection whose exchanges are due by `deadline`.
+    async fn open(&self, deadline: Instant) -> Result<Conn, H1Error> {
+        let sender = tokio::time::timeout_at(deadline, self.connect())
+            .await
+            .map_err(|_| H1Error::TimedOut)??;
+        Ok(Conn {
+            sender,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+        })
+    }
+
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, H1Error> {
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
@@ -148,14 +174,14 @@ impl H1Client {
     }
 
     /// An idle connection from this thread's shard, else from any shard not busy right now.
-    fn pop_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+    fn pop_idle(&self) -> Option<Conn> {
         let mine = SHARD.with(|s| *s);
-        if let Some(s) = self.idle[mine]
+        if let Some(c) = self.idle[mine]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
         {
-            return Some(s);
+            return Some(c);
         }
         (1..SHARDS).find_map(|i| {
             let shard = &self.idle[(mine + i) % SHARDS];
@@ -163,27 +189,12 @@ impl H1Client {
         })
     }
 
-    fn put_idle(&self, s: SendRequest<Full<Bytes>>) {
+    fn put_idle(&self, c: Conn) {
         let mine = SHARD.with(|s| *s);
         self.idle[mine]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(s);
-    }
-
-    /// An idle connection that is still open, or a new one.
-    async fn checkout(&self) -> Result<(SendRequest<Full<Bytes>>, bool), H1Error> {
-        loop {
-            match self.pop_idle() {
-                Some(mut s) => {
-                    if s.is_closed() || s.ready().await.is_err() {
-                        continue;
-                    }
-                    return Ok((s, true));
-                }
-                None => return Ok((self.connect().await?, false)),
-            }
-        }
+            .push(c);
     }
 
     fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
@@ -196,15 +207,48 @@ impl H1Client {
         req
     }
 
-    /// POST `body` and read the answer.
-    pub async fn post(&self, body: Bytes) -> Result<H1Response, H1Error> {
-        let (mut sender, reused) = self.checkout().await?;
+    /// POST `body` and read the answer, all of it by `deadline`.
+    pub async fn post(&self, body: Bytes, deadline: Instant) -> Result<H1Response, H1Error> {
+        // An idle connection that is still open, or a new one.
+        let (mut conn, reused) = loop {
+            match self.pop_idle() {
+                Some(c) if c.sender.is_closed() => continue,
+                Some(c) => break (c, true),
+                None => break (self.open(deadline).await?, false),
+            }
+        };
+        conn.timer.as_mut().reset(deadline);
+        let Conn { sender, timer } = &mut conn;
+        let answer = tokio::select! {
+            biased;
+            answer = self.exchange(sender, body, reused) => answer?,
+            // The connection is mid-exchange: it goes, with its timer.
+            _ = timer.as_mut() => return Err(H1Error::TimedOut),
+        };
+        // A body left unread would poison the connection: only a fully read one goes back.
+        if !answer.truncated && !conn.sender.is_closed() {
+            self.put_idle(conn);
+        }
+        Ok(answer)
+    }
+
+    /// One request and its answer over `sender` (replaced by a new connection if a kept-alive
+    /// one turns out closed before the request left).
+    async fn exchange(
+        &self,
+        sender: &mut SendRequest<Full<Bytes>>,
+        body: Bytes,
+        reused: bool,
+    ) -> Result<H1Response, H1Error> {
+        if reused && sender.ready().await.is_err() {
+            *sender = self.connect().await?;
+        }
         let resp = match sender.send_request(self.request(body.clone())).await {
             Ok(r) => r,
             // A kept-alive connection the server closed just now: the request never left, so
             // sending it once more on a fresh connection is safe.
             Err(e) if reused && e.is_canceled() => {
-                sender = self.connect().await?;
+                *sender = self.connect().await?;
                 sender.send_request(self.request(body)).await?
             }
             Err(e) => return Err(e.into()),
@@ -249,15 +293,10 @@ impl H1Client {
                 break;
             }
         }
-        let body = gathered.map_or(body, BytesMut::freeze);
-        // A body left unread would poison the connection: only a fully read one goes back.
-        if !truncated && !sender.is_closed() {
-            self.put_idle(sender);
-        }
         Ok(H1Response {
             status,
             headers: parts.headers,
-            body,
+            body: gathered.map_or(body, BytesMut::freeze),
             truncated,
         })
     }
@@ -294,7 +333,11 @@ mod tests {
         let client = H1Client::new(&url, &HeaderMap::new()).unwrap();
         for body in ["", "abc", "abc", "hello world", ""] {
             let req = client.request(Bytes::from(body));
-            let sent = req.headers().get_all(CONTENT_LENGTH).iter().collect::<Vec<_>>();
+            let sent = req
+                .headers()
+                .get_all(CONTENT_LENGTH)
+                .iter()
+                .collect::<Vec<_>>();
             assert_eq!(sent, [body.len().to_string().as_str()]);
         }
     }

@@ -280,8 +280,10 @@ impl HttpTarget {
         h1: &H1Client,
         event: Bytes,
         start: Instant,
+        timeout: Duration,
     ) -> Result<(Invocation, Option<ServiceError>), ExchangeError> {
-        let resp = h1.post(event).await?;
+        let deadline = tokio::time::Instant::from_std(start) + timeout;
+        let resp = h1.post(event, deadline).await?;
         let mut inv = Invocation::answered(Some(resp.status), resp.body, start.elapsed());
         inv.body_truncated = resp.truncated;
         self.read_headers(&resp.headers, &mut inv);
@@ -336,7 +338,8 @@ impl HttpTarget {
     ) -> Result<(Invocation, Option<ServiceError>), TargetError> {
         let start = Instant::now();
         let result = match &self.h1 {
-            Some(h1) => tokio::time::timeout(timeout, self.exchange_h1(h1, event, start)).await,
+            // Under the connection's own timer (see `h1::Conn`), not a new one per request.
+            Some(h1) => Ok(self.exchange_h1(h1, event, start, timeout).await),
             // Boxed: reqwest's future is large, and unboxed it would size (and be copied with)
             // every invocation's future, the lean path's included.
             None => tokio::time::timeout(timeout, Box::pin(self.exchange(event))).await,
@@ -349,6 +352,9 @@ impl HttpTarget {
             Err(_) => Ok((Invocation::timed_out(start.elapsed()), None)),
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(ExchangeError::H1(H1Error::Connect(e)))) => Err(unreachable(&e)),
+            Ok(Err(ExchangeError::H1(H1Error::TimedOut))) => {
+                Ok((Invocation::timed_out(start.elapsed()), None))
+            }
             Ok(Err(ExchangeError::Reqwest(e))) if e.is_connect() => Err(unreachable(&e)),
             Ok(Err(ExchangeError::Reqwest(e))) if e.is_timeout() => {
                 Ok((Invocation::timed_out(start.elapsed()), None))
