@@ -32,6 +32,11 @@ pub const AMZN_ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 pub const EXECUTED_VERSION_HEADER: &str = "x-amz-executed-version";
 /// The last 4 KB of the invocation's log, base64, when asked for with `X-Amz-Log-Type: Tail`.
 pub const LOG_RESULT_HEADER: &str = "x-amz-log-result";
+/// The headers read from every answer, parsed once: a lookup by `&str` parses the name each time.
+static FUNCTION_ERROR: HeaderName = HeaderName::from_static(FUNCTION_ERROR_HEADER);
+static EXECUTED_VERSION: HeaderName = HeaderName::from_static(EXECUTED_VERSION_HEADER);
+static LOG_RESULT: HeaderName = HeaderName::from_static(LOG_RESULT_HEADER);
+static AMZN_ERROR_TYPE: HeaderName = HeaderName::from_static(AMZN_ERROR_TYPE_HEADER);
 /// The error type Lambda answers with when the function's response was over its 6 MB limit.
 pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
 
@@ -219,24 +224,24 @@ impl HttpTarget {
     /// Read what the Invoke API says beside the body: the function error, the version that ran,
     /// the log tail.
     fn read_headers(&self, headers: &HeaderMap, inv: &mut Invocation) {
-        let text = |name: &str| {
+        let text = |name: &HeaderName| {
             headers
                 .get(name)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
-        inv.function_error = text(FUNCTION_ERROR_HEADER).map(|kind| FunctionError {
+        inv.function_error = text(&FUNCTION_ERROR).map(|kind| FunctionError {
             message: error_message(&inv.body),
             kind,
         });
         if self.api != Api::Lambda {
             return;
         }
-        if let Some(version) = text(EXECUTED_VERSION_HEADER)
+        if let Some(version) = text(&EXECUTED_VERSION)
             && let Ok(mut versions) = self.tally.versions.lock()
         {
             *versions.entry(version).or_default() += 1;
         }
-        if let Some(tail) = text(LOG_RESULT_HEADER) {
+        if let Some(tail) = text(&LOG_RESULT) {
             let decoded = base64::engine::general_purpose::STANDARD.decode(tail.trim());
             inv.logs = Some(match decoded {
                 Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -257,12 +262,12 @@ impl HttpTarget {
         let status = inv.status?;
         let service_5xx = self.api == Api::Lambda
             && (500..600).contains(&status)
-            && !headers.contains_key(FUNCTION_ERROR_HEADER);
+            && !headers.contains_key(&FUNCTION_ERROR);
         if status != 429 && !service_5xx {
             return None;
         }
         let kind = headers
-            .get(AMZN_ERROR_TYPE_HEADER)
+            .get(&AMZN_ERROR_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|t| t.split(':').next().unwrap_or(t).to_string())
             .or_else(|| error_type(&inv.body))
