@@ -338,27 +338,14 @@ impl<'a> Plain<'a> {
         let start = self.i;
         // Plain ASCII to the closing quote (an id, a result, nearly every string): UTF-8
         // without a second look.
-        let mut end = super::whole_chunks_of(self.b, start, plain_ascii);
-        while plain_ascii(*self.b.get(end)?) {
-            end += 1;
-        }
+        let mut end = self.run_end(start, plain_ascii)?;
         if self.b[end] == b'"' {
             self.i = end + 1;
-            let s = &self.b[start..end];
-            debug_assert!(s.is_ascii());
-            // SAFETY: every byte of `s` passed `plain_ascii`: all ASCII, so UTF-8.
-            #[allow(unsafe_code)]
-            return Some(Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(s) }));
+            return Some(Cow::Borrowed(self.scanned_ascii(start, end)));
         }
         let mut escaped = false;
         loop {
-            // Whole chunks with no quote, backslash or control character, big ones then small
-            // ones, then byte by byte: one pass finds the end of a long base64 string and
-            // checks it.
-            end = super::whole_chunks_of(self.b, end, plain);
-            while plain(*self.b.get(end)?) {
-                end += 1;
-            }
+            end = self.run_end(end, plain)?;
             match self.b[end] {
                 b'"' => break,
                 // The backslash and the byte it escapes.
@@ -375,7 +362,7 @@ impl<'a> Plain<'a> {
             unescape(s).map(Cow::Owned)
         } else {
             // The same answer as `std::str::from_utf8`, with the CPU's widest vectors (chosen
-            // at run time): every `data` string of every answer passes through here.
+            // at run time): a string with non-ASCII text in it.
             simdutf8::basic::from_utf8(s).ok().map(Cow::Borrowed)
         }
     }
@@ -388,10 +375,7 @@ impl<'a> Plain<'a> {
         let quote = self.i;
         self.expect(b'"')?;
         let start = self.i;
-        let mut end = super::whole_chunks_of(self.b, start, in_alphabet);
-        while in_alphabet(*self.b.get(end)?) {
-            end += 1;
-        }
+        let mut end = self.run_end(start, in_alphabet)?;
         let body_end = end;
         while end - body_end < 2 && self.b.get(end) == Some(&b'=') {
             end += 1;
@@ -401,17 +385,37 @@ impl<'a> Plain<'a> {
             return Some((self.string()?, Scanned::default()));
         }
         self.i = end + 1;
-        let s = &self.b[start..end];
-        debug_assert!(s.is_ascii());
-        // SAFETY: every byte of `s` passed `in_alphabet` or is `=`: all ASCII, so UTF-8.
-        #[allow(unsafe_code)]
-        let s = unsafe { std::str::from_utf8_unchecked(s) };
         Some((
-            Cow::Borrowed(s),
+            Cow::Borrowed(self.scanned_ascii(start, end)),
             Scanned {
                 base64_shaped: true,
             },
         ))
+    }
+
+    /// Where the run of bytes from `at` for which `keep` holds ends: whole vectorised chunks,
+    /// then byte by byte. `None` when the body ends first.
+    #[inline(always)]
+    fn run_end(&self, at: usize, keep: impl Fn(u8) -> bool + Copy) -> Option<usize> {
+        let mut end = super::whole_chunks_of(self.b, at, keep);
+        while keep(*self.b.get(end)?) {
+            end += 1;
+        }
+        Some(end)
+    }
+
+    /// `b[start..end]` as text, for a range the caller has just scanned with a predicate that
+    /// only ASCII bytes pass ([`plain_ascii`], [`in_alphabet`], `=`): valid UTF-8 without a
+    /// second look. Checked in debug builds.
+    fn scanned_ascii(&self, start: usize, end: usize) -> &'a str {
+        let s = &self.b[start..end];
+        debug_assert!(s.is_ascii(), "scanned_ascii on non-ASCII bytes");
+        // SAFETY: ASCII is UTF-8, and every byte of `s` is ASCII (see above; both callers are
+        // in this impl, right after the scan).
+        #[allow(unsafe_code)]
+        unsafe {
+            std::str::from_utf8_unchecked(s)
+        }
     }
 
     /// After any whitespace, one of the keys a record has, written plainly (`"data"`, the usual

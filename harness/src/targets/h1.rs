@@ -151,13 +151,14 @@ impl H1Client {
 
     /// A new connection whose exchanges are due by `deadline`.
     async fn open(&self, deadline: Instant) -> Result<Conn, H1Error> {
-        let sender = tokio::time::timeout_at(deadline, self.connect())
-            .await
-            .map_err(|_| H1Error::TimedOut)??;
-        Ok(Conn {
-            sender,
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
-        })
+        // The connection's timer bounds its connecting too.
+        let mut timer = Box::pin(tokio::time::sleep_until(deadline));
+        let sender = tokio::select! {
+            biased;
+            sender = self.connect() => sender?,
+            _ = timer.as_mut() => return Err(H1Error::TimedOut),
+        };
+        Ok(Conn { sender, timer })
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, H1Error> {
