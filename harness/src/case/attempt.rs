@@ -29,7 +29,11 @@ impl Reach {
     ) -> Result<Invocation, TargetError> {
         match result {
             Ok(inv) => {
-                self.0.store(true, Ordering::Relaxed);
+                // Read first: written once, not by every invocation of every load thread (a
+                // write takes the cache line from the core that wrote it last).
+                if !self.reached() {
+                    self.0.store(true, Ordering::Relaxed);
+                }
                 Ok(inv)
             }
             Err(e) if !self.reached() => Err(e),

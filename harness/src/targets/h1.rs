@@ -12,9 +12,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
+use crossbeam_utils::CachePadded;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::time::{Instant, Sleep};
@@ -47,12 +48,19 @@ pub struct H1Response {
 pub struct H1Client {
     /// `host:port` to connect to.
     authority: String,
+    /// Per shard, one per worker thread where possible (see [`Shard`]).
+    shards: [CachePadded<Shard>; SHARDS],
+}
+
+/// What a thread's requests use: its idle connections and its own copy of the request's target
+/// and headers. A single shared idle list made the runtime's threads contend (and sleep) on its
+/// lock at every request; shared header values had every request's copy of them bounce their
+/// reference counts between the cores. Each shard sits on cache lines of its own.
+struct Shard {
+    idle: Mutex<Vec<Conn>>,
     /// Origin-form request target (`/path?query`).
     path: Uri,
     headers: HeaderMap,
-    /// Idle connections in a few shards, one per worker thread where possible: a single shared
-    /// list makes the runtime's threads contend (and sleep) on its lock at every request.
-    idle: [Mutex<Vec<Conn>>; SHARDS],
 }
 
 /// A kept-alive connection and the timer its exchanges run under. The timer lives as long as the
@@ -65,7 +73,9 @@ struct Conn {
     timer: Pin<Box<Sleep>>,
 }
 
-const SHARDS: usize = 4;
+/// Per-thread state of a target comes in this many shards: one per worker thread on machines of
+/// up to this many cores.
+pub(super) const SHARDS: usize = 4;
 
 thread_local! {
     /// This thread's shard, assigned round-robin on first use.
@@ -73,6 +83,11 @@ thread_local! {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
     };
+}
+
+/// The calling thread's shard, below [`SHARDS`].
+pub(super) fn shard_index() -> usize {
+    SHARD.with(|s| *s)
 }
 
 /// The `Content-Length` value for `len` bytes. A load run sends bodies of few distinct sizes (one,
@@ -90,6 +105,19 @@ fn content_length(len: usize) -> HeaderValue {
             value
         }
     })
+}
+
+/// `headers` in memory of their own: a clone shares every value's bytes (and reference count).
+fn deep_copy(headers: &HeaderMap) -> HeaderMap {
+    let mut copy = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name =
+            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut fresh = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        fresh.set_sensitive(value.is_sensitive());
+        copy.append(name, fresh);
+    }
+    copy
 }
 
 /// The `Authorization: Basic …` header for a URL's userinfo (percent-decoded, as reqwest does),
@@ -141,12 +169,22 @@ impl H1Client {
         // A place for the length each request sets (see `request`): hyper then adds no header,
         // and a copy of these headers never grows.
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let shard = || {
+            Some(CachePadded::new(Shard {
+                idle: Mutex::default(),
+                path: path.parse().ok()?,
+                headers: deep_copy(&headers),
+            }))
+        };
         Some(H1Client {
-            path: path.parse().ok()?,
             authority,
-            headers,
-            idle: Default::default(),
+            shards: [shard()?, shard()?, shard()?, shard()?],
         })
+    }
+
+    /// This thread's shard.
+    fn shard(&self) -> &Shard {
+        &self.shards[shard_index()]
     }
 
     /// A new connection whose exchanges are due by `deadline`.
@@ -176,8 +214,9 @@ impl H1Client {
 
     /// An idle connection from this thread's shard, else from any shard not busy right now.
     fn pop_idle(&self) -> Option<Conn> {
-        let mine = SHARD.with(|s| *s);
-        if let Some(c) = self.idle[mine]
+        let mine = shard_index();
+        if let Some(c) = self.shards[mine]
+            .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
@@ -185,25 +224,26 @@ impl H1Client {
             return Some(c);
         }
         (1..SHARDS).find_map(|i| {
-            let shard = &self.idle[(mine + i) % SHARDS];
-            shard.try_lock().ok().and_then(|mut v| v.pop())
+            let shard = &self.shards[(mine + i) % SHARDS];
+            shard.idle.try_lock().ok().and_then(|mut v| v.pop())
         })
     }
 
     fn put_idle(&self, c: Conn) {
-        let mine = SHARD.with(|s| *s);
-        self.idle[mine]
+        self.shard()
+            .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(c);
     }
 
     fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let shard = self.shard();
         let length = content_length(body.len());
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.path.clone();
-        *req.headers_mut() = self.headers.clone();
+        *req.uri_mut() = shard.path.clone();
+        *req.headers_mut() = shard.headers.clone();
         req.headers_mut().insert(CONTENT_LENGTH, length);
         req
     }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
+use crossbeam_utils::CachePadded;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use super::h1::{H1Client, H1Error};
+use super::h1::{H1Client, H1Error, SHARDS, shard_index};
 use super::retry::Backoff;
 use super::sigv4::{SignError, Signer};
 use super::{Target, TargetError, TargetOptions};
@@ -54,7 +55,9 @@ pub enum Api {
 /// Calls that did not reach the function, and versions that answered: the report's notes.
 #[derive(Default)]
 struct Tally {
-    calls: AtomicU64,
+    /// Counted per thread shard: one counter written by every call of every load thread moved
+    /// its cache line between the cores at each call.
+    calls: [CachePadded<AtomicU64>; SHARDS],
     /// Throttled or service-failed answers, retried or not.
     throttles: AtomicU64,
     /// Calls still throttled after every retry (not judged).
@@ -487,7 +490,7 @@ impl Target for HttpTarget {
     }
 
     async fn invoke(&self, event: Bytes, timeout: Duration) -> Result<Invocation, TargetError> {
-        self.tally.calls.fetch_add(1, Ordering::Relaxed);
+        self.tally.calls[shard_index()].fetch_add(1, Ordering::Relaxed);
         let mut retries = 0;
         loop {
             let (mut inv, service) = self.attempt(event.clone(), timeout).await?;
@@ -509,7 +512,12 @@ impl Target for HttpTarget {
 
     fn throttles(&self) -> super::ThrottleStats {
         super::ThrottleStats {
-            calls: self.tally.calls.load(Ordering::Relaxed),
+            calls: self
+                .tally
+                .calls
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum(),
             throttled: self.tally.throttles.load(Ordering::Relaxed),
             gave_up: self.tally.gave_up.load(Ordering::Relaxed),
         }

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
 use firehose_generators::GenConfig;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -42,7 +43,24 @@ pub(super) struct Dispatcher {
     /// polling for it (a poll in a loop spins a core and stops a paused clock from moving).
     pub(super) all_sent: tokio::sync::Notify,
     pub(super) slots: std::sync::Mutex<Dispatch>,
+    /// The closed model's slots, taken without that lock; `None` in the open model.
+    pub(super) closed: Option<ClosedSlots>,
     pub(super) feed: EventFeed,
+}
+
+/// The closed model takes its slots without a lock: a slot is the next index and nothing more.
+/// Under the lock every caller of every thread took it, and wrote beside it, at every invocation;
+/// each time the lock's cache line moved between the cores.
+pub(super) struct ClosedSlots {
+    pub(super) partition: Partition,
+    /// The partition-local index of the next slot.
+    pub(super) next: CachePadded<AtomicU64>,
+    /// Measured slots taken (counted only with a `--invocations` quota).
+    pub(super) measured: CachePadded<AtomicU64>,
+    pub(super) finished: AtomicBool,
+    /// Every event is at hand (`--event`, `--event-pool`): a slot is sent as soon as it is taken,
+    /// so it is not counted in [`Dispatcher::waiting`].
+    pub(super) events_at_hand: bool,
 }
 
 /// A slot a worker took.
@@ -51,15 +69,22 @@ pub(super) struct Claimed {
     /// When it is due (open model); `None`: now.
     pub(super) due: Option<Instant>,
     pub(super) warmup: bool,
+    /// Counted in [`Dispatcher::waiting`] until it is sent.
+    pub(super) counted: bool,
 }
 
 impl Dispatcher {
     /// The next slot and its event, or `None` when the schedule is done or the run stops.
     /// `stop`: the caller's thread's child of [`Dispatcher::stop`] (a token's locks are not
-    /// contended within one thread).
-    pub(super) async fn claim(&self, stop: &CancellationToken) -> Option<Claimed> {
+    /// contended within one thread); `fixed`: its copy of a fixed event
+    /// ([`EventFeed::fixed_copy`]).
+    pub(super) async fn claim(
+        &self,
+        stop: &CancellationToken,
+        fixed: Option<&Arc<Prepared>>,
+    ) -> Option<Claimed> {
         let (slot, j, warmup) = self.next_slot(stop)?;
-        if let Some(event) = self.feed.at_hand(j, slot.index) {
+        if let Some(event) = self.feed.at_hand(j, slot.index, fixed) {
             // Nothing waited for, and `next_slot` just checked the deadline.
             return self.claimed(Some(event), slot, warmup);
         }
@@ -93,28 +118,48 @@ impl Dispatcher {
 
     /// The claim of `slot` with its event; without one, the slot is given up and no more are.
     fn claimed(&self, event: Option<Arc<Prepared>>, slot: Slot, warmup: bool) -> Option<Claimed> {
+        let counted = self.counts_waiting();
         match event {
             Some(event) => Some(Claimed {
                 event,
                 due: slot.due.map(|t| self.start + t),
                 warmup,
+                counted,
             }),
             None => {
-                self.sent_one();
+                if counted {
+                    self.sent_one();
+                }
                 self.finish();
                 None
             }
         }
     }
 
-    /// A taken slot was sent or given up.
-    pub(super) fn sent_one(&self) {
+    /// Whether taken slots are counted in [`Dispatcher::waiting`]: all of them, but for a closed
+    /// model whose events are all at hand.
+    fn counts_waiting(&self) -> bool {
+        self.closed.as_ref().is_none_or(|c| !c.events_at_hand)
+    }
+
+    /// `claimed` was sent or given up.
+    pub(super) fn sent(&self, claimed: &Claimed) {
+        if claimed.counted {
+            self.sent_one();
+        }
+    }
+
+    /// A counted slot was sent or given up.
+    fn sent_one(&self) {
         if self.waiting.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.all_sent.notify_one();
         }
     }
 
     pub(super) fn finish(&self) {
+        if let Some(closed) = &self.closed {
+            closed.finished.store(true, Ordering::Relaxed);
+        }
         self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -124,6 +169,52 @@ impl Dispatcher {
 
     /// Take the next slot: (slot, partition-local index, warm-up?).
     pub(super) fn next_slot(&self, stop: &CancellationToken) -> Option<(Slot, u64, bool)> {
+        match &self.closed {
+            Some(closed) => self.next_closed(closed, stop),
+            None => self.next_open(stop),
+        }
+    }
+
+    /// The closed model's next slot: the deadline, the quota and the next index, each read or
+    /// taken on its own.
+    fn next_closed(
+        &self,
+        closed: &ClosedSlots,
+        stop: &CancellationToken,
+    ) -> Option<(Slot, u64, bool)> {
+        let taken = (|| {
+            if closed.finished.load(Ordering::Relaxed) || stop.is_cancelled() {
+                return None;
+            }
+            let now = Instant::now();
+            if self.deadline.is_some_and(|at| now >= at) {
+                return None;
+            }
+            let warmup = now < self.warmup_end;
+            if !warmup
+                && let Some(quota) = self.quota
+                && closed.measured.fetch_add(1, Ordering::Relaxed) >= quota
+            {
+                return None;
+            }
+            if !closed.events_at_hand {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+            }
+            let j = closed.next.fetch_add(1, Ordering::Relaxed);
+            let slot = Slot {
+                index: closed.partition.global(j),
+                due: None,
+                warmup: None,
+            };
+            Some((slot, j, warmup))
+        })();
+        if taken.is_none() {
+            self.finish();
+        }
+        taken
+    }
+
+    fn next_open(&self, stop: &CancellationToken) -> Option<(Slot, u64, bool)> {
         let mut d = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let taken = (|| {
             if d.finished || stop.is_cancelled() {
@@ -308,11 +399,31 @@ impl EventFeed {
         }
     }
 
-    /// The event of the partition's `j`-th slot, global index `k`, if it can be had without
-    /// waiting: the fixed event, the pool's, or a generated one already handed over.
-    pub(super) fn at_hand(&self, j: u64, k: u64) -> Option<Arc<Prepared>> {
+    /// A copy of the fixed event (`--event`) for one worker thread, its bytes in memory of their
+    /// own (see `ThreadShare`); `None` for other sources.
+    pub(super) fn fixed_copy(&self) -> Option<Arc<Prepared>> {
         match &self.source {
-            EventSource::Fixed(e) => Some(e.clone()),
+            EventSource::Fixed(e) => Some(Arc::new(Prepared {
+                bytes: bytes::Bytes::copy_from_slice(&e.bytes),
+                view: e.view.clone(),
+                spec: e.spec.clone(),
+                origin: e.origin.clone(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// The event of the partition's `j`-th slot, global index `k`, if it can be had without
+    /// waiting: the fixed event (the caller's thread's copy, `fixed`, where it has one), the
+    /// pool's, or a generated one already handed over.
+    pub(super) fn at_hand(
+        &self,
+        j: u64,
+        k: u64,
+        fixed: Option<&Arc<Prepared>>,
+    ) -> Option<Arc<Prepared>> {
+        match &self.source {
+            EventSource::Fixed(e) => Some(fixed.unwrap_or(e).clone()),
             EventSource::Pool(pool) => pool.get((k % pool.len().max(1) as u64) as usize).cloned(),
             EventSource::Generate { .. } if self.inline.is_some() => None,
             EventSource::Generate { .. } => {

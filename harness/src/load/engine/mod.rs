@@ -34,11 +34,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::schedule::{Model, Partition, Schedule};
-use super::{LoadEvent, LoadPlan};
+use super::{EventSource, LoadEvent, LoadPlan};
 use crate::events::EventSink;
 use crate::targets::Target;
 use collector::Collector;
-use dispatch::{Dispatch, Dispatcher, EventFeed};
+use dispatch::{ClosedSlots, Dispatch, Dispatcher, EventFeed};
 use outcome::Record;
 pub use outcome::{LoadOutcome, Stopped};
 use worker::{CaseSaver, Shared, spawn_workers};
@@ -97,10 +97,9 @@ pub async fn run_load(
         target: target.clone(),
         checks: plan.checks.clone(),
         timeout: plan.timeout,
-        hard_stop: CancellationToken::new(),
+        hard_stop: Default::default(),
         reach: Default::default(),
-        in_flight: AtomicU64::new(0),
-        peak_in_flight: AtomicU64::new(0),
+        in_flight: Default::default(),
         cases: CaseSaver {
             dir: plan.cases_dir.clone(),
             per_check: plan.cases_per_check,
@@ -151,6 +150,16 @@ pub async fn run_load(
             measured: 0,
             finished: false,
         }),
+        closed: match plan.schedule.model() {
+            Model::Closed { .. } => Some(ClosedSlots {
+                partition: plan.schedule.slice(),
+                next: Default::default(),
+                measured: Default::default(),
+                finished: AtomicBool::new(false),
+                events_at_hand: matches!(plan.events, EventSource::Fixed(_) | EventSource::Pool(_)),
+            }),
+            Model::Open(_) => None,
+        },
         feed,
     });
     // The worker threads' runtimes drive the pooled connections they opened, which any worker
@@ -174,7 +183,7 @@ pub async fn run_load(
                         if let Some(stop) = collector.take(r) {
                             collector.stop(stop);
                             stop_sending.cancel();
-                            shared.hard_stop.cancel();
+                            shared.hard_stop.stop();
                         }
                     }
                 }
@@ -182,7 +191,7 @@ pub async fn run_load(
                 None => break,
             },
             _ = tick.tick() => {
-                let in_flight = shared.in_flight.load(Ordering::Relaxed);
+                let in_flight = shared.in_flight.now();
                 if let Some(expression) = collector.tick(start.elapsed(), in_flight) {
                     collector.stop(Stopped::Threshold(expression));
                     stop_sending.cancel();
@@ -190,14 +199,14 @@ pub async fn run_load(
             }
             _ = dispatcher.exhausted.cancelled(), if !exhausted => exhausted = true,
             _ = dispatcher.all_sent.notified(), if exhausted && grace_ends.is_none() => {}
-            _ = sleep_until_opt(grace_ends), if grace_ends.is_some() && !shared.hard_stop.is_cancelled() => {
-                shared.hard_stop.cancel();
+            _ = sleep_until_opt(grace_ends), if grace_ends.is_some() && !shared.hard_stop.is_stopped() => {
+                shared.hard_stop.stop();
             }
             _ = cancel.cancelled(), if !interrupted_by_user => {
                 interrupted_by_user = true;
                 collector.stop(Stopped::Interrupted);
                 stop_sending.cancel();
-                shared.hard_stop.cancel();
+                shared.hard_stop.stop();
             }
         }
         // The grace period starts once no slot is left and every claimed one has been sent: the
@@ -206,8 +215,8 @@ pub async fn run_load(
             && dispatcher.exhausted.is_cancelled()
             && dispatcher.waiting.load(Ordering::Relaxed) == 0
         {
-            let in_flight = shared.in_flight.load(Ordering::Relaxed);
-            if in_flight > 0 && !shared.hard_stop.is_cancelled() {
+            let in_flight = shared.in_flight.now();
+            if in_flight > 0 && !shared.hard_stop.is_stopped() {
                 collector.emit(LoadEvent::Draining {
                     in_flight,
                     grace: plan.grace,
@@ -238,7 +247,7 @@ pub async fn run_load(
         ));
         collector.stop(Stopped::Overrun { unsent });
     }
-    let peak = shared.peak_in_flight.load(Ordering::Relaxed);
+    let peak = shared.in_flight.peak();
     collector.finish(
         start.elapsed(),
         peak,

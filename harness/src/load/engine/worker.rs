@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::task::Poll;
+
+use atomic_waker::AtomicWaker;
+use crossbeam_utils::CachePadded;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::CancellationToken;
 
 use super::super::Prepared;
 use super::Runtimes;
@@ -26,12 +30,11 @@ pub(super) struct Shared {
     pub(super) checks: CheckSet,
     pub(super) timeout: Duration,
     /// Cut in-flight invocations short (end of grace, Ctrl-C, unreachable target).
-    pub(super) hard_stop: CancellationToken,
+    pub(super) hard_stop: Arc<HardStop>,
     /// Something answered: from then on a connection error is a finding, not "unreachable"
     /// (the case layer's policy, shared with `check`, `replay` and `validate`).
     pub(super) reach: Reach,
-    pub(super) in_flight: AtomicU64,
-    pub(super) peak_in_flight: AtomicU64,
+    pub(super) in_flight: InFlight,
     pub(super) cases: CaseSaver,
     pub(super) delivery: Option<Arc<crate::delivery::DeliveryLog>>,
     pub(super) runtimes: Runtimes,
@@ -43,6 +46,123 @@ pub(super) struct Shared {
     pub(super) hangs_in_a_row: AtomicU32,
     /// Some invocation got an answer that was not a timeout.
     pub(super) answered: AtomicBool,
+}
+
+/// The hard stop: every in-flight invocation ends at once, as interrupted. Each invocation asks
+/// it at every wake-up, so asking must cost next to nothing: one atomic load, and the waker put in
+/// the worker's own slot. A `CancellationToken` took two locks per wake-up (its tree's and its
+/// `Notify`'s).
+#[derive(Default)]
+pub(super) struct HardStop {
+    stopped: AtomicBool,
+    /// One per worker, registered once.
+    workers: std::sync::Mutex<Vec<Arc<AtomicWaker>>>,
+}
+
+impl HardStop {
+    pub(super) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        for w in workers.iter() {
+            w.wake();
+        }
+    }
+
+    pub(super) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// A new worker's wait for the stop.
+    fn waiter(self: &Arc<Self>) -> StopWaiter {
+        let waker = Arc::new(AtomicWaker::new());
+        self.workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(waker.clone());
+        StopWaiter {
+            stop: self.clone(),
+            waker,
+        }
+    }
+}
+
+/// Ready once the hard stop is given (and ever after).
+pub(super) struct StopWaiter {
+    stop: Arc<HardStop>,
+    waker: Arc<AtomicWaker>,
+}
+
+impl std::future::Future for StopWaiter {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.stop.is_stopped() {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A stop between the load and the registration woke the old waker: look again.
+        if self.stop.is_stopped() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Invocations in flight, counted per worker thread. Every invocation counts itself in and out:
+/// on one counter for all threads those two atomic writes moved its cache line between the cores
+/// at every invocation, the costliest instructions of the whole send path.
+#[derive(Default)]
+pub(super) struct InFlight {
+    threads: std::sync::Mutex<Vec<Arc<CachePadded<ThreadInFlight>>>>,
+}
+
+/// One worker thread's count, on a cache line of its own.
+#[derive(Default)]
+pub(super) struct ThreadInFlight {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl InFlight {
+    /// A new worker thread's counter.
+    fn thread(&self) -> Arc<CachePadded<ThreadInFlight>> {
+        let count = Arc::new(CachePadded::new(ThreadInFlight::default()));
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(count.clone());
+        count
+    }
+
+    fn sum(&self, field: impl Fn(&ThreadInFlight) -> u64) -> u64 {
+        let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        threads.iter().map(|t| field(t)).sum()
+    }
+
+    /// In flight now, on all threads.
+    pub(super) fn now(&self) -> u64 {
+        self.sum(|t| t.now.load(Ordering::Relaxed))
+    }
+
+    /// The threads' peaks, summed: each thread's workers all busy at some moment is "the cap
+    /// reached", which is what the report asks of it.
+    pub(super) fn peak(&self) -> u64 {
+        self.sum(|t| t.peak.load(Ordering::Relaxed))
+    }
+}
+
+impl ThreadInFlight {
+    fn start(&self) {
+        let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(n, Ordering::Relaxed);
+        }
+    }
+
+    fn end(&self) {
+        self.now.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Answers (and events) up to this size are judged where they arrive: the oracle takes
@@ -185,23 +305,30 @@ async fn send(tx: &mpsc::Sender<Vec<Record>>, records: Vec<Record>) {
     }
 }
 
-/// What the workers of one runtime thread share: their batch for the collector, and their own
-/// child of the hard stop. An invocation polls the hard stop at every wake-up, and polling a
-/// token takes its locks: one token for all threads had them contend for those locks (and sleep
-/// on them) all the time.
+/// What the workers of one runtime thread share: their batch for the collector, their own child
+/// of [`Dispatcher::stop`], their in-flight count and their copy of a fixed event. Nothing an
+/// invocation writes is shared with another thread: a write to memory another core wrote last
+/// waits for that core to give up the cache line, and at tens of thousands of invocations a
+/// second each of those waits counts.
 pub(super) struct ThreadShare {
     batch: Batch,
-    hard_stop: CancellationToken,
-    /// The same for [`Dispatcher::stop`], asked at every slot taken.
+    /// Asked at every slot taken; polling a token takes its locks, so one token for all threads
+    /// had them contend for those locks (and sleep on them).
     stop: CancellationToken,
+    in_flight: Arc<CachePadded<ThreadInFlight>>,
+    /// `--event`'s bytes copied for this thread: every invocation takes a reference to the event
+    /// and to its bytes, and one copy for all threads would have its reference counts bounce
+    /// between the cores.
+    fixed: Option<Arc<Prepared>>,
 }
 
 impl ThreadShare {
     fn new(shared: &Shared, dispatch: &Dispatcher) -> Arc<ThreadShare> {
         Arc::new(ThreadShare {
             batch: Batch::new(),
-            hard_stop: shared.hard_stop.child_token(),
             stop: dispatch.stop.child_token(),
+            in_flight: shared.in_flight.thread(),
+            fixed: dispatch.feed.fixed_copy(),
         })
     }
 }
@@ -217,9 +344,8 @@ pub(super) async fn worker(
 ) {
     let batch = &thread.batch;
     // Registered once per worker, not once per invocation.
-    let hard_stop = thread.hard_stop.cancelled();
-    tokio::pin!(hard_stop);
-    while let Some(claimed) = dispatch.claim(&thread.stop).await {
+    let mut hard_stop = shared.hard_stop.waiter();
+    while let Some(claimed) = dispatch.claim(&thread.stop, thread.fixed.as_ref()).await {
         if let Some(due) = claimed.due
             && due > Instant::now()
         {
@@ -229,17 +355,17 @@ pub(super) async fn worker(
                 biased;
                 _ = sleep_until(shared.runtimes, due) => {}
                 _ = thread.stop.cancelled() => {
-                    dispatch.sent_one();
+                    dispatch.sent(&claimed);
                     break;
                 }
             }
         }
-        dispatch.sent_one();
-        let record = invoke_one(&shared, claimed, &thread.hard_stop, hard_stop.as_mut()).await;
+        dispatch.sent(&claimed);
+        let record = invoke_one(&shared, claimed, &thread, &mut hard_stop).await;
         if record.hang_limit {
             // No further send, here or on another worker, before the collector hears of it.
             dispatch.stop.cancel();
-            shared.hard_stop.cancel();
+            shared.hard_stop.stop();
         }
         if let Some(records) = batch.push(record) {
             send(&tx, records).await;
@@ -344,25 +470,24 @@ pub(super) fn spawn_workers(
 pub(super) async fn invoke_one(
     shared: &Arc<Shared>,
     claimed: Claimed,
-    stopped: &CancellationToken,
-    mut hard_stop: std::pin::Pin<&mut WaitForCancellationFuture<'_>>,
+    thread: &ThreadShare,
+    hard_stop: &mut StopWaiter,
 ) -> Record {
     let event = &claimed.event;
-    let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-    shared.peak_in_flight.fetch_max(n, Ordering::Relaxed);
+    thread.in_flight.start();
     let sent = Instant::now();
     let intended = claimed.due.unwrap_or(sent);
-    let result = if stopped.is_cancelled() {
+    let result = if shared.hard_stop.is_stopped() {
         None
     } else {
         tokio::select! {
             biased;
             r = shared.target.invoke(event.bytes.clone(), shared.timeout) => Some(r),
-            _ = hard_stop.as_mut() => None,
+            _ = &mut *hard_stop => None,
         }
     };
     let done = Instant::now();
-    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    thread.in_flight.end();
     let mut record = Record {
         warmup: claimed.warmup,
         intended,
@@ -458,8 +583,14 @@ impl Shared {
             let n = self.hangs_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
             self.max_hangs > 0 && n >= self.max_hangs
         } else {
-            self.hangs_in_a_row.store(0, Ordering::Relaxed);
-            self.answered.store(true, Ordering::Relaxed);
+            // Read before written: each is written once in a run that goes well, not once per
+            // invocation by every thread (see `ThreadShare`).
+            if self.hangs_in_a_row.load(Ordering::Relaxed) != 0 {
+                self.hangs_in_a_row.store(0, Ordering::Relaxed);
+            }
+            if !self.answered.load(Ordering::Relaxed) {
+                self.answered.store(true, Ordering::Relaxed);
+            }
             false
         }
     }
