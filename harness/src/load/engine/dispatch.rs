@@ -21,7 +21,6 @@ pub(super) struct Dispatch {
     pub(super) claimed: u64,
     /// Measured slots handed out (the closed model's `--invocations` quota counts these).
     pub(super) measured: u64,
-    pub(super) finished: bool,
 }
 
 pub(super) struct Dispatcher {
@@ -43,6 +42,8 @@ pub(super) struct Dispatcher {
     /// polling for it (a poll in a loop spins a core and stops a paused clock from moving).
     pub(super) all_sent: tokio::sync::Notify,
     pub(super) slots: std::sync::Mutex<Dispatch>,
+    /// No slot is left, in either model (see [`Dispatcher::finish`]).
+    pub(super) finished: AtomicBool,
     /// The closed model's slots, taken without that lock; `None` in the open model.
     pub(super) closed: Option<ClosedSlots>,
     pub(super) feed: EventFeed,
@@ -57,9 +58,8 @@ pub(super) struct ClosedSlots {
     pub(super) next: CachePadded<AtomicU64>,
     /// Measured slots taken (counted only with a `--invocations` quota).
     pub(super) measured: CachePadded<AtomicU64>,
-    pub(super) finished: AtomicBool,
-    /// Every event is at hand (`--event`, `--event-pool`): a slot is sent as soon as it is taken,
-    /// so it is not counted in [`Dispatcher::waiting`].
+    /// Every event is at hand ([`EventFeed::always_at_hand`]): a slot is sent as soon as it is
+    /// taken, so it is not counted in [`Dispatcher::waiting`].
     pub(super) events_at_hand: bool,
 }
 
@@ -156,14 +156,9 @@ impl Dispatcher {
         }
     }
 
+    /// No more slots: every later claim finds none, and the collector may start the grace period.
     pub(super) fn finish(&self) {
-        if let Some(closed) = &self.closed {
-            closed.finished.store(true, Ordering::Relaxed);
-        }
-        self.slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .finished = true;
+        self.finished.store(true, Ordering::Relaxed);
         self.exhausted.cancel();
     }
 
@@ -183,7 +178,7 @@ impl Dispatcher {
         stop: &CancellationToken,
     ) -> Option<(Slot, u64, bool)> {
         let taken = (|| {
-            if closed.finished.load(Ordering::Relaxed) || stop.is_cancelled() {
+            if self.finished.load(Ordering::Relaxed) || stop.is_cancelled() {
                 return None;
             }
             let now = Instant::now();
@@ -217,7 +212,7 @@ impl Dispatcher {
     fn next_open(&self, stop: &CancellationToken) -> Option<(Slot, u64, bool)> {
         let mut d = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let taken = (|| {
-            if d.finished || stop.is_cancelled() {
+            if self.finished.load(Ordering::Relaxed) || stop.is_cancelled() {
                 return None;
             }
             let slot = d.schedule.next()?;
@@ -246,9 +241,8 @@ impl Dispatcher {
                 Some(t)
             }
             None => {
-                d.finished = true;
-                drop(d);
-                self.exhausted.cancel();
+                // Under the lock: no other caller takes the schedule further.
+                self.finish();
                 None
             }
         }
@@ -397,6 +391,11 @@ impl EventFeed {
                 }
             }
         }
+    }
+
+    /// Every slot's event can be had without waiting (`--event`, `--event-pool`).
+    pub(super) fn always_at_hand(&self) -> bool {
+        matches!(self.source, EventSource::Fixed(_) | EventSource::Pool(_))
     }
 
     /// A copy of the fixed event (`--event`) for one worker thread, its bytes in memory of their

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::schedule::{Model, Partition, Schedule};
-use super::{EventSource, LoadEvent, LoadPlan};
+use super::{LoadEvent, LoadPlan};
 use crate::events::EventSink;
 use crate::targets::Target;
 use collector::Collector;
@@ -148,15 +148,14 @@ pub async fn run_load(
             schedule: plan.schedule.clone(),
             claimed: 0,
             measured: 0,
-            finished: false,
         }),
+        finished: AtomicBool::new(false),
         closed: match plan.schedule.model() {
             Model::Closed { .. } => Some(ClosedSlots {
                 partition: plan.schedule.slice(),
                 next: Default::default(),
                 measured: Default::default(),
-                finished: AtomicBool::new(false),
-                events_at_hand: matches!(plan.events, EventSource::Fixed(_) | EventSource::Pool(_)),
+                events_at_hand: feed.always_at_hand(),
             }),
             Model::Open(_) => None,
         },

@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
-
 use std::task::Poll;
+use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 use crossbeam_utils::CachePadded;
