@@ -1,39 +1,70 @@
 //! A lean HTTP/1.1 client for plain `http://` targets: a pool of keep-alive connections, each
-//! carrying one request at a time, spoken with hyper directly.
+//! carrying one request at a time, the exchange driven by the calling task itself.
 //!
 //! Why not reqwest here: under `load`, the client's own cost per request decides how much load one
 //! machine can offer. reqwest re-parses the URL, clones its client stack and checks out through a
-//! generic pool on every request — several times what the exchange itself costs against a fast
-//! local transformer. This pool does what oha does (one hyper connection per concurrent caller)
-//! and keeps `https://` on reqwest, where TLS dominates anyway.
+//! generic pool on every request. Why not hyper's connection either: hyper runs each connection as
+//! a task of its own, so every request crosses two channels (request in, answer and body out) and
+//! wakes two tasks. Here the worker writes the request and reads the answer on its own socket —
+//! one `writev` and, against a fast target, one read per exchange — and [`wire`] frames the answer
+//! (RFC 9112: length, chunked, until close) with `httparse`. `https://` stays on reqwest, where TLS
+//! dominates anyway.
 
+mod wire;
+
+use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use crossbeam_utils::CachePadded;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::invocation::BODY_READ_CAP;
+pub use wire::WireError;
+use wire::{Chunked, Framing};
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum H1Error {
     /// No connection could be made: the target is not there.
     #[error("connection refused or unreachable: {0}")]
-    Connect(std::io::Error),
+    Connect(io::Error),
     /// The connection broke during the exchange.
-    #[error("{0}")]
-    Http(#[from] hyper::Error),
+    #[error("the connection broke: {0}")]
+    Io(#[from] io::Error),
+    /// The server closed the connection before its answer was whole.
+    #[error("the connection closed before {}", if *.0 { "the answer was whole" } else { "any answer" })]
+    Closed(bool),
+    /// What came back is not HTTP/1 as RFC 9112 frames it.
+    #[error(transparent)]
+    Wire(#[from] WireError),
     /// No whole answer by the deadline.
     #[error("no answer by the deadline")]
     TimedOut,
+}
+
+impl H1Error {
+    /// The connection was closed or reset under the request (with nothing of an answer read, which
+    /// the caller checks): on a kept-alive connection the server had closed it, or was closing it,
+    /// so the request can go again on a new connection, as curl and browsers do.
+    fn stale(&self) -> bool {
+        match self {
+            H1Error::Closed(_) => true,
+            H1Error::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// What came back: status, headers, the body (at most [`BODY_READ_CAP`] bytes) and whether it was cut.
@@ -48,29 +79,32 @@ pub struct H1Response {
 pub struct H1Client {
     /// `host:port` to connect to.
     authority: String,
-    /// Per shard, one per worker thread where possible (see [`Shard`]).
-    shards: [CachePadded<Shard>; SHARDS],
+    /// The request head up to the value of `Content-Length` (see [`wire::head_prefix`]).
+    prefix: Vec<u8>,
+    /// Per shard, one per worker thread where possible: its idle connections. A single shared
+    /// idle list made the runtime's threads contend (and sleep) on its lock at every request.
+    shards: [CachePadded<Mutex<Vec<Conn>>>; SHARDS],
 }
 
-/// What a thread's requests use: its idle connections and its own copy of the request's target
-/// and headers. A single shared idle list made the runtime's threads contend (and sleep) on its
-/// lock at every request; shared header values had every request's copy of them bounce their
-/// reference counts between the cores. Each shard sits on cache lines of its own.
-struct Shard {
-    idle: Mutex<Vec<Conn>>,
-    /// Origin-form request target (`/path?query`).
-    path: Uri,
-    headers: HeaderMap,
-}
-
-/// A kept-alive connection and the timer its exchanges run under. The timer lives as long as the
-/// connection: moving a registered timer to a later deadline is one atomic exchange, where a new
-/// timer per request (`tokio::time::timeout`) registers with the runtime's timer wheel and
-/// deregisters again under its lock — 3.5% of the load client's CPU against a fast target. A
+/// A kept-alive connection, its buffers, and the timer its exchanges run under. The timer lives as
+/// long as the connection: moving a registered timer to a later deadline is one atomic exchange,
+/// where a new timer per request (`tokio::time::timeout`) registers with the runtime's timer wheel
+/// and deregisters again under its lock — 3.5% of the load client's CPU against a fast target. A
 /// timer left at an earlier deadline fires once, is found early and moves itself on.
 struct Conn {
-    sender: SendRequest<Full<Bytes>>,
+    link: Link,
     timer: Pin<Box<Sleep>>,
+}
+
+/// A connection's socket and buffers.
+struct Link {
+    stream: TcpStream,
+    /// What has been read and not yet taken: the answer's head and body are split off its front.
+    read: BytesMut,
+    /// The request head, rewritten for each request.
+    head: Vec<u8>,
+    /// Some of the current request's answer has been read.
+    heard: bool,
 }
 
 /// Per-thread state of a target comes in this many shards: one per worker thread on machines of
@@ -90,35 +124,13 @@ pub(super) fn shard_index() -> usize {
     SHARD.with(|s| *s)
 }
 
-/// The `Content-Length` value for `len` bytes. A load run sends bodies of few distinct sizes (one,
-/// with `--event`), so each thread keeps the last value it made: a copy of it is a reference count,
-/// where making one allocates.
-fn content_length(len: usize) -> HeaderValue {
-    thread_local! {
-        static LAST: std::cell::RefCell<Option<(usize, HeaderValue)>> = const { std::cell::RefCell::new(None) };
-    }
-    LAST.with_borrow_mut(|last| match last {
-        Some((n, value)) if *n == len => value.clone(),
-        _ => {
-            let value = HeaderValue::from(len);
-            *last = Some((len, value.clone()));
-            value
-        }
-    })
-}
+/// Room kept free in a connection's read buffer before each read: more than a small answer, so
+/// the read that brings it is short and tokio knows the socket is drained without another call.
+const READ_ROOM: usize = 16 * 1024;
 
-/// `headers` in memory of their own: a clone shares every value's bytes (and reference count).
-fn deep_copy(headers: &HeaderMap) -> HeaderMap {
-    let mut copy = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name =
-            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let mut fresh = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        fresh.set_sensitive(value.is_sensitive());
-        copy.append(name, fresh);
-    }
-    copy
-}
+/// The most of a body one read step reserves room for: a hostile `Content-Length` of a terabyte
+/// does not allocate the body cap up front.
+const READ_STEP_MAX: usize = 1 << 20;
 
 /// The `Authorization: Basic …` header for a URL's userinfo (percent-decoded, as reqwest does),
 /// marked sensitive so nothing that prints headers shows it.
@@ -166,57 +178,47 @@ impl H1Client {
         {
             headers.insert(AUTHORIZATION, auth);
         }
-        // A place for the length each request sets (see `request`): hyper then adds no header,
-        // and a copy of these headers never grows.
-        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        let shard = || {
-            Some(CachePadded::new(Shard {
-                idle: Mutex::default(),
-                path: path.parse().ok()?,
-                headers: deep_copy(&headers),
-            }))
-        };
+        // Each request states its own length.
+        headers.remove(CONTENT_LENGTH);
         Some(H1Client {
             authority,
-            shards: [shard()?, shard()?, shard()?, shard()?],
+            prefix: wire::head_prefix(&path, &headers),
+            shards: Default::default(),
         })
-    }
-
-    /// This thread's shard.
-    fn shard(&self) -> &Shard {
-        &self.shards[shard_index()]
     }
 
     /// A new connection whose exchanges are due by `deadline`.
     async fn open(&self, deadline: Instant) -> Result<Conn, H1Error> {
         // The connection's timer bounds its connecting too.
         let mut timer = Box::pin(tokio::time::sleep_until(deadline));
-        let sender = tokio::select! {
+        let stream = tokio::select! {
             biased;
-            sender = self.connect() => sender?,
+            stream = self.connect() => stream?,
             _ = timer.as_mut() => return Err(H1Error::TimedOut),
         };
-        Ok(Conn { sender, timer })
+        Ok(Conn {
+            link: Link {
+                stream,
+                read: BytesMut::new(),
+                head: Vec::new(),
+                heard: false,
+            },
+            timer,
+        })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, H1Error> {
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+    async fn connect(&self) -> Result<TcpStream, H1Error> {
+        let stream = TcpStream::connect(&self.authority)
             .await
             .map_err(H1Error::Connect)?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            // The connection ends when either side closes it; the pool notices through the sender.
-            let _ = conn.await;
-        });
-        Ok(sender)
+        Ok(stream)
     }
 
     /// An idle connection from this thread's shard, else from any shard not busy right now.
     fn pop_idle(&self) -> Option<Conn> {
         let mine = shard_index();
         if let Some(c) = self.shards[mine]
-            .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
@@ -225,27 +227,15 @@ impl H1Client {
         }
         (1..SHARDS).find_map(|i| {
             let shard = &self.shards[(mine + i) % SHARDS];
-            shard.idle.try_lock().ok().and_then(|mut v| v.pop())
+            shard.try_lock().ok().and_then(|mut v| v.pop())
         })
     }
 
     fn put_idle(&self, c: Conn) {
-        self.shard()
-            .idle
+        self.shards[shard_index()]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(c);
-    }
-
-    fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
-        let shard = self.shard();
-        let length = content_length(body.len());
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = shard.path.clone();
-        *req.headers_mut() = shard.headers.clone();
-        req.headers_mut().insert(CONTENT_LENGTH, length);
-        req
     }
 
     /// POST `body` and read the answer, all of it by `deadline`.
@@ -253,93 +243,185 @@ impl H1Client {
         // An idle connection that is still open, or a new one.
         let (mut conn, reused) = loop {
             match self.pop_idle() {
-                Some(c) if c.sender.is_closed() => continue,
+                Some(c) if c.link.closed() => continue,
                 Some(c) => break (c, true),
                 None => break (self.open(deadline).await?, false),
             }
         };
         conn.timer.as_mut().reset(deadline);
-        let Conn { sender, timer } = &mut conn;
+        let Conn { link, timer } = &mut conn;
         let answer = tokio::select! {
             biased;
-            answer = self.exchange(sender, body, reused) => answer?,
+            answer = self.exchange(link, &body, reused) => answer?,
             // The connection is mid-exchange: it goes, with its timer.
             _ = timer.as_mut() => return Err(H1Error::TimedOut),
         };
-        // A body left unread would poison the connection: only a fully read one goes back.
-        if !answer.truncated && !conn.sender.is_closed() {
+        // Only a connection whose answer was read to its end, and nothing after it, goes back.
+        let (response, reusable) = answer;
+        if reusable {
             self.put_idle(conn);
         }
-        Ok(answer)
+        Ok(response)
     }
 
-    /// One request and its answer over `sender` (replaced by a new connection if a kept-alive
-    /// one turns out closed before the request left).
+    /// One request and its answer over `conn`, and whether `conn` can carry another. A kept-alive
+    /// connection the server closed before answering is replaced by a new one, once.
     async fn exchange(
         &self,
-        sender: &mut SendRequest<Full<Bytes>>,
-        body: Bytes,
+        link: &mut Link,
+        body: &Bytes,
         reused: bool,
-    ) -> Result<H1Response, H1Error> {
-        if reused && sender.ready().await.is_err() {
-            *sender = self.connect().await?;
-        }
-        let resp = match sender.send_request(self.request(body.clone())).await {
-            Ok(r) => r,
-            // A kept-alive connection the server closed just now: the request never left, so
-            // sending it once more on a fresh connection is safe.
-            Err(e) if reused && e.is_canceled() => {
-                *sender = self.connect().await?;
-                sender.send_request(self.request(body)).await?
+    ) -> Result<(H1Response, bool), H1Error> {
+        match link.exchange(&self.prefix, body).await {
+            Err(e) if reused && !link.heard && e.stale() => {
+                link.stream = self.connect().await?;
+                link.read.clear();
+                link.exchange(&self.prefix, body).await
             }
-            Err(e) => return Err(e.into()),
+            answer => answer,
+        }
+    }
+}
+
+impl Link {
+    /// Whether the server has closed (or written to) this idle connection, as far as the runtime
+    /// has heard: no system call unless the socket has something to read, which an idle one that
+    /// is still usable never has.
+    fn closed(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => false,
+            Poll::Ready(Err(_)) => true,
+            // Readable: an end of stream, unasked-for bytes (a `408` before closing), or nothing
+            // (readiness left over from the last answer's read).
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Write the request and read the whole answer (its body up to [`BODY_READ_CAP`]), and
+    /// whether the connection can carry another request. Both at once: a server may answer
+    /// before it has read the whole request (a big one), and neither side may then wait for the
+    /// other to read.
+    async fn exchange(
+        &mut self,
+        prefix: &[u8],
+        body: &Bytes,
+    ) -> Result<(H1Response, bool), H1Error> {
+        wire::finish_head(prefix, body.len(), &mut self.head);
+        let mut request = Buf::chain(&self.head[..], &body[..]);
+        let (half, mut out) = self.stream.split();
+        let mut incoming = Incoming {
+            half,
+            read: &mut self.read,
+            heard: &mut self.heard,
         };
-        let status = resp.status().as_u16();
-        let (parts, mut incoming) = resp.into_parts();
-        // A body that arrives in one chunk (a small answer nearly always does) is kept as hyper
-        // handed it, without a copy; only a second chunk starts a buffer gathering them all.
-        let mut body = Bytes::new();
-        let mut gathered: Option<BytesMut> = None;
-        let mut truncated = false;
-        while let Some(frame) = incoming.frame().await {
-            let Ok(mut chunk) = frame?.into_data() else {
-                continue;
-            };
-            let held = gathered.as_ref().map_or(body.len(), BytesMut::len);
-            let room = BODY_READ_CAP - held;
-            if chunk.len() > room {
-                truncated = true;
-                chunk.truncate(room);
+        *incoming.heard = false;
+        let mut writing = std::pin::pin!(out.write_all_buf(&mut request));
+        let mut reading = std::pin::pin!(incoming.answer());
+        let mut sent = None;
+        let answer = loop {
+            tokio::select! {
+                biased;
+                w = &mut writing, if sent.is_none() => sent = Some(w),
+                a = &mut reading => break a,
             }
-            match &mut gathered {
-                Some(buf) => buf.extend_from_slice(&chunk),
-                None if body.is_empty() => body = chunk,
-                None => {
-                    // Sized from Content-Length when there is one: no regrowing the buffer
-                    // chunk by chunk.
-                    let expected = parts
-                        .headers
-                        .get(CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    let mut buf = BytesMut::with_capacity(
-                        expected.max(held + chunk.len()).min(BODY_READ_CAP),
-                    );
-                    buf.extend_from_slice(&body);
-                    buf.extend_from_slice(&chunk);
-                    gathered = Some(buf);
-                }
-            }
-            if truncated {
-                break;
-            }
+        };
+        match (answer, sent) {
+            (Ok(answer), Some(Ok(()))) => Ok(answer),
+            // Answered before the whole request went out: the rest of it is unsent, so the
+            // connection cannot carry another.
+            (Ok((response, _)), _) => Ok((response, false)),
+            // Why the request could not be sent says more than the end of the answer that
+            // followed.
+            (Err(_), Some(Err(e))) => Err(e.into()),
+            (Err(e), _) => Err(e),
         }
-        Ok(H1Response {
-            status,
-            headers: parts.headers,
-            body: gathered.map_or(body, BytesMut::freeze),
+    }
+}
+
+/// The reading side of one exchange.
+struct Incoming<'a> {
+    half: tokio::net::tcp::ReadHalf<'a>,
+    read: &'a mut BytesMut,
+    heard: &'a mut bool,
+}
+
+impl Incoming<'_> {
+    /// Read more of the answer, with room for at least `room` bytes. False at the end of the
+    /// stream.
+    async fn fill(&mut self, room: usize) -> Result<bool, H1Error> {
+        self.read.reserve(room);
+        let n = self.half.read_buf(self.read).await?;
+        *self.heard |= n > 0;
+        Ok(n > 0)
+    }
+
+    /// The whole answer, and whether the connection can carry another request.
+    async fn answer(&mut self) -> Result<(H1Response, bool), H1Error> {
+        let head = loop {
+            if let Some(head) = wire::parse_head(self.read)? {
+                break head;
+            }
+            if !self.fill(READ_ROOM).await? {
+                return Err(H1Error::Closed(*self.heard));
+            }
+        };
+        let mut truncated = false;
+        let mut reusable = head.keep_alive;
+        let body = match head.framing {
+            Framing::Empty => Bytes::new(),
+            Framing::Length(n) => {
+                let keep = usize::try_from(n).unwrap_or(usize::MAX).min(BODY_READ_CAP);
+                truncated = n > keep as u64;
+                while self.read.len() < keep {
+                    let room = (keep - self.read.len()).min(READ_STEP_MAX);
+                    if !self.fill(room).await? {
+                        return Err(H1Error::Closed(true));
+                    }
+                }
+                self.read.split_to(keep).freeze()
+            }
+            Framing::Chunked => {
+                let mut decoder = Chunked::default();
+                let mut out = BytesMut::new();
+                while !decoder.decode(self.read, &mut out, BODY_READ_CAP, &mut truncated)? {
+                    if truncated {
+                        break;
+                    }
+                    if !self.fill(READ_ROOM).await? {
+                        return Err(H1Error::Closed(true));
+                    }
+                }
+                out.freeze()
+            }
+            Framing::UntilClose => {
+                loop {
+                    if self.read.len() > BODY_READ_CAP {
+                        truncated = true;
+                        self.read.truncate(BODY_READ_CAP);
+                        break;
+                    }
+                    let room = (BODY_READ_CAP + 1 - self.read.len()).min(READ_STEP_MAX);
+                    if !self.fill(room).await? {
+                        break;
+                    }
+                }
+                reusable = false;
+                self.read.split().freeze()
+            }
+        };
+        // A cut body leaves the rest unread; bytes after the answer are none the client asked for.
+        reusable &= !truncated && self.read.is_empty();
+        let response = H1Response {
+            status: head.status,
+            headers: head.headers,
+            body,
             truncated,
-        })
+        };
+        Ok((response, reusable))
     }
 }
 
@@ -347,49 +429,346 @@ impl H1Client {
 mod tests {
     use super::*;
 
-    fn sent_headers(url: &str, extra: &HeaderMap) -> HeaderMap {
+    /// The headers of the request `url`'s client sends with a body of `len` bytes.
+    fn sent_headers(url: &str, extra: &HeaderMap, len: usize) -> HeaderMap {
         let url = reqwest::Url::parse(url).unwrap();
         let client = H1Client::new(&url, extra).unwrap();
-        client.request(Bytes::new()).headers().clone()
+        let mut head = Vec::new();
+        wire::finish_head(&client.prefix, len, &mut head);
+        let mut parsed = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut parsed);
+        assert_eq!(
+            req.parse(&head).unwrap(),
+            httparse::Status::Complete(head.len())
+        );
+        assert_eq!((req.method, req.path), (Some("POST"), Some(url.path())));
+        let mut headers = HeaderMap::new();
+        for h in req.headers.iter() {
+            headers.append(
+                hyper::header::HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        headers
     }
 
     #[test]
     fn userinfo_is_sent_as_basic_auth_decoded() {
         // "user@corp" : "p:ss w" percent-encoded in the URL, as a user would have to write it.
-        let headers = sent_headers(
-            "http://user%40corp:p%3Ass%20w@127.0.0.1:9/t",
-            &HeaderMap::new(),
-        );
+        let url = "http://user%40corp:p%3Ass%20w@127.0.0.1:9/t";
+        let headers = sent_headers(url, &HeaderMap::new(), 0);
         let auth = headers.get(AUTHORIZATION).unwrap();
-        assert!(auth.is_sensitive());
         use base64::Engine as _;
         let expected = base64::engine::general_purpose::STANDARD.encode("user@corp:p:ss w");
         assert_eq!(auth.to_str().unwrap(), format!("Basic {expected}"));
         assert_eq!(headers.get(HOST).unwrap(), "127.0.0.1:9");
+        let made = basic_auth(&reqwest::Url::parse(url).unwrap()).unwrap();
+        assert!(made.is_sensitive());
     }
 
     #[test]
-    fn each_request_carries_its_own_length() {
-        let url = reqwest::Url::parse("http://127.0.0.1:9/t").unwrap();
-        let client = H1Client::new(&url, &HeaderMap::new()).unwrap();
-        for body in ["", "abc", "abc", "hello world", ""] {
-            let req = client.request(Bytes::from(body));
-            let sent = req
-                .headers()
-                .get_all(CONTENT_LENGTH)
-                .iter()
-                .collect::<Vec<_>>();
-            assert_eq!(sent, [body.len().to_string().as_str()]);
+    fn each_request_carries_its_own_length_and_no_other() {
+        let mut extra = HeaderMap::new();
+        // A length among the target's headers (a `--header`) never goes out beside the real one.
+        extra.insert(CONTENT_LENGTH, HeaderValue::from_static("99"));
+        for len in [0, 3, 3, 11, 0] {
+            let headers = sent_headers("http://127.0.0.1:9/t", &extra, len);
+            let sent = headers.get_all(CONTENT_LENGTH).iter().collect::<Vec<_>>();
+            assert_eq!(sent, [len.to_string().as_str()]);
         }
     }
 
     #[test]
     fn no_userinfo_no_authorization_and_a_given_one_wins() {
-        let headers = sent_headers("http://127.0.0.1:9/t", &HeaderMap::new());
+        let headers = sent_headers("http://127.0.0.1:9/t", &HeaderMap::new(), 0);
         assert!(headers.get(AUTHORIZATION).is_none());
         let mut extra = HeaderMap::new();
         extra.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t0k3n"));
-        let headers = sent_headers("http://u:p@127.0.0.1:9/t", &extra);
+        let headers = sent_headers("http://u:p@127.0.0.1:9/t", &extra, 0);
         assert_eq!(headers.get(AUTHORIZATION).unwrap(), "Bearer t0k3n");
+    }
+}
+
+/// The client against real sockets: a scripted server on 127.0.0.1 that reads each request whole
+/// and answers as a test tells it to.
+#[cfg(test)]
+mod exchange_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// What the server does with the `n`-th request (counted over all connections) on a
+    /// connection's `k`-th request.
+    #[derive(Clone, Copy)]
+    enum Script {
+        /// Write these bytes and keep the connection.
+        Answer(&'static [u8]),
+        /// Write these bytes and close.
+        AnswerClose(&'static [u8]),
+        /// Close without answering.
+        Close,
+        /// Never answer.
+        Hang,
+    }
+
+    struct Server {
+        url: reqwest::Url,
+        connections: Arc<AtomicUsize>,
+        requests: Arc<AtomicUsize>,
+    }
+
+    /// Read one request (head and `Content-Length` body) off `stream`; false at its end.
+    async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut req = httparse::Request::new(&mut headers);
+            if let Ok(httparse::Status::Complete(n)) = req.parse(buf) {
+                let len: usize = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+                    .unwrap_or(0);
+                if buf.len() >= n + len {
+                    buf.drain(..n + len);
+                    return true;
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+    }
+
+    /// A server answering request `n` (0-based, over all connections) with `script(n, k)`, `k`
+    /// the request's place on its connection.
+    async fn server(script: fn(usize, usize) -> Script) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}/t", listener.local_addr().unwrap())).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (connections.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for k in 0.. {
+                        if !read_request(&mut stream, &mut buf).await {
+                            return;
+                        }
+                        let n = r.fetch_add(1, Ordering::SeqCst);
+                        match script(n, k) {
+                            Script::Answer(bytes) => {
+                                let _ = stream.write_all(bytes).await;
+                            }
+                            Script::AnswerClose(bytes) => {
+                                let _ = stream.write_all(bytes).await;
+                                return;
+                            }
+                            Script::Close => return,
+                            Script::Hang => std::future::pending::<()>().await,
+                        }
+                    }
+                });
+            }
+        });
+        Server {
+            url,
+            connections,
+            requests,
+        }
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{\"records\":[]}";
+
+    async fn post(client: &H1Client, body: &'static str) -> Result<H1Response, H1Error> {
+        client
+            .post(Bytes::from(body), Instant::now() + Duration::from_secs(5))
+            .await
+    }
+
+    fn client(s: &Server) -> H1Client {
+        H1Client::new(&s.url, &HeaderMap::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_carries_the_next_request() {
+        let s = server(|_, _| Script::Answer(OK)).await;
+        let c = client(&s);
+        for body in ["{}", "{\"records\":[]}", ""] {
+            let r = post(&c, body).await.unwrap();
+            assert_eq!((r.status, &r.body[..]), (200, &b"{\"records\":[]}"[..]));
+        }
+        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_the_server_closes_are_not_used_again() {
+        // Closed after answering (`Connection: close`, or silently), or on the next request
+        // before answering (a keep-alive race): the next request gets an answer all the same.
+        for script in [
+            (|_, _| {
+                Script::AnswerClose(
+                    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+                )
+            }) as fn(usize, usize) -> Script,
+            |_, _| Script::AnswerClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            |_, k| {
+                if k == 0 {
+                    Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                } else {
+                    Script::Close
+                }
+            },
+        ] {
+            let s = server(script).await;
+            let c = client(&s);
+            for _ in 0..3 {
+                let r = post(&c, "{}").await.unwrap();
+                assert_eq!(&r.body[..], b"ok");
+            }
+            assert_eq!(s.connections.load(Ordering::SeqCst), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_closed_without_an_answer_is_an_error_not_a_retry() {
+        let s = server(|_, _| Script::Close).await;
+        let c = client(&s);
+        let e = post(&c, "{}").await.err().unwrap();
+        assert!(matches!(e, H1Error::Closed(false)), "{e}");
+        assert_eq!(s.requests.load(Ordering::SeqCst), 1);
+        // On a kept-alive connection the retry happens once, not again and again.
+        let s = server(|n, _| {
+            if n == 0 {
+                Script::Answer(OK)
+            } else {
+                Script::Close
+            }
+        })
+        .await;
+        let c = client(&s);
+        post(&c, "{}").await.unwrap();
+        let e = post(&c, "{}").await.err().unwrap();
+        assert!(matches!(e, H1Error::Closed(false)), "{e}");
+        assert_eq!(s.requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn chunked_interim_and_until_close_answers_are_read_whole() {
+        let s = server(|_, _| {
+            Script::Answer(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Amz-Function-Error: Unhandled\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n")
+        })
+        .await;
+        let c = client(&s);
+        for _ in 0..2 {
+            let r = post(&c, "{}").await.unwrap();
+            assert_eq!(&r.body[..], b"{\"a\":1}");
+            assert_eq!(r.headers.get("x-amz-function-error").unwrap(), "Unhandled");
+        }
+        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+        let s = server(|_, _| Script::AnswerClose(b"HTTP/1.0 200 OK\r\n\r\nto the end")).await;
+        let c = client(&s);
+        for _ in 0..2 {
+            assert_eq!(&post(&c, "{}").await.unwrap().body[..], b"to the end");
+        }
+        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_cut_and_its_connection_dropped() {
+        static BIG: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+        BIG.get_or_init(|| {
+            let mut v = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                BODY_READ_CAP + 10
+            )
+            .into_bytes();
+            v.resize(v.len() + BODY_READ_CAP + 10, b' ');
+            Vec::leak(v)
+        });
+        let s = server(|_, _| Script::Answer(BIG.get().unwrap())).await;
+        let c = client(&s);
+        for _ in 0..2 {
+            let r = post(&c, "{}").await.unwrap();
+            assert!(r.truncated);
+            assert_eq!(r.body.len(), BODY_READ_CAP);
+        }
+        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_server_answering_before_it_has_read_a_big_request_is_read_meanwhile() {
+        // As an axum handler that never takes the body does: 4 MB of answer right after the
+        // request's head, the request's 8 MB body read (and dropped) only after that. Writing the
+        // whole request before reading would leave both sides waiting for the other to read.
+        const ANSWER: usize = 4 << 20;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}/t", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut chunk = [0u8; 4096];
+                let n = stream.read(&mut chunk).await.unwrap();
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            let mut answer =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {ANSWER}\r\n\r\n").into_bytes();
+            answer.resize(answer.len() + ANSWER, b' ');
+            stream.write_all(&answer).await.unwrap();
+            let mut sink = [0u8; 65536];
+            while stream.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let c = H1Client::new(&url, &HeaderMap::new()).unwrap();
+        let r = c
+            .post(
+                Bytes::from(vec![b'x'; 8 << 20]),
+                Instant::now() + Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.len(), r.truncated), (200, ANSWER, false));
+    }
+
+    #[tokio::test]
+    async fn garbage_unasked_bytes_and_silence_are_errors_or_new_connections() {
+        let s = server(|_, _| Script::Answer(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")).await;
+        assert!(matches!(
+            post(&client(&s), "{}").await,
+            Err(H1Error::Wire(WireError::Head(_)))
+        ));
+        // Bytes after the answer (a second, unasked-for answer): that connection is not reused.
+        let s = server(|_, _| {
+            Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 408 Request Timeout\r\n\r\n")
+        })
+        .await;
+        let c = client(&s);
+        for _ in 0..2 {
+            assert_eq!(&post(&c, "{}").await.unwrap().body[..], b"ok");
+        }
+        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+        let s = server(|_, _| Script::Hang).await;
+        let c = client(&s);
+        let e = c
+            .post(
+                Bytes::from("{}"),
+                Instant::now() + Duration::from_millis(200),
+            )
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, H1Error::TimedOut));
     }
 }
