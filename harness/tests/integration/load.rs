@@ -801,3 +801,36 @@ fn millions_of_empty_records_do_not_hold_the_run_past_its_duration_and_grace() {
     let service = load["latency"]["service_time"]["max"].as_u64().unwrap();
     assert!(service < 5_000_000, "service time max {service} µs");
 }
+
+#[test]
+fn a_target_that_never_answers_stops_after_max_hangs() {
+    // A transformer that sleeps past every --timeout: three timeouts in a row, one call at a time,
+    // and the ten-minute run is over — exit 4, nothing answered, the report says why.
+    let server = serve(zoo::router());
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let run = load_into(
+        dir.path(),
+        &server.url(&Animal::Sleeps.path()),
+        &out,
+        &[
+            "--rate",
+            "10",
+            "--duration",
+            "10m",
+            "--timeout",
+            "300ms",
+            "--max-in-flight",
+            "1",
+            "--max-hangs",
+            "3",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(4), "{}", describe(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--timeout"), "{stderr}");
+    let report = read_report(&out);
+    assert_eq!(report["exit_code"], 4);
+    assert_eq!(report["stopped_early"], "hanging");
+    assert_eq!(report["load"]["invocations"], 3, "{}", report["load"]);
+}
