@@ -50,9 +50,9 @@ pub enum H1Error {
 }
 
 impl H1Error {
-    /// The connection was closed or reset under the request (with nothing of an answer read, which
-    /// the caller checks): on a kept-alive connection the server had closed it, or was closing it,
-    /// so the request can go again on a new connection, as curl and browsers do.
+    /// The connection was closed or reset under the request. On a kept-alive connection, and only
+    /// while the request had not all gone out (the caller checks), the server had closed it
+    /// before it could have read the request: it can go again on a new connection.
     fn stale(&self) -> bool {
         match self {
             H1Error::Closed(_) => true,
@@ -105,6 +105,8 @@ struct Link {
     head: Vec<u8>,
     /// Some of the current request's answer has been read.
     heard: bool,
+    /// All of the current request has been written.
+    sent: bool,
 }
 
 /// Per-thread state of a target comes in this many shards: one per worker thread on machines of
@@ -127,6 +129,10 @@ pub(super) fn shard_index() -> usize {
 /// Room kept free in a connection's read buffer before each read: more than a small answer, so
 /// the read that brings it is short and tokio knows the socket is drained without another call.
 const READ_ROOM: usize = 16 * 1024;
+
+/// An idle connection unused for this long is checked with the kernel before it carries a
+/// request (see [`Link::closed`]); well under any server's keep-alive timeout.
+const LONG_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The most of a body one read step reserves room for: a hostile `Content-Length` of a terabyte
 /// does not allocate the body cap up front.
@@ -202,6 +208,7 @@ impl H1Client {
                 read: BytesMut::new(),
                 head: Vec::new(),
                 heard: false,
+                sent: false,
             },
             timer,
         })
@@ -243,7 +250,15 @@ impl H1Client {
         // An idle connection that is still open, or a new one.
         let (mut conn, reused) = loop {
             match self.pop_idle() {
-                Some(c) if c.link.closed() => continue,
+                // Time since its last request was due to end is time since it started: no clock
+                // read needed to tell a connection idle for a while.
+                Some(c)
+                    if c.link.closed(
+                        deadline.saturating_duration_since(c.timer.deadline()) > LONG_IDLE,
+                    ) =>
+                {
+                    continue;
+                }
                 Some(c) => break (c, true),
                 None => break (self.open(deadline).await?, false),
             }
@@ -264,8 +279,13 @@ impl H1Client {
         Ok(response)
     }
 
-    /// One request and its answer over `conn`, and whether `conn` can carry another. A kept-alive
-    /// connection the server closed before answering is replaced by a new one, once.
+    /// One request and its answer over `conn`, and whether `conn` can carry another.
+    ///
+    /// A kept-alive connection the server closed before the request had all gone out is replaced
+    /// by a new one, once. Once it has all gone out the server may have acted on it, and a POST is
+    /// not sent twice (RFC 9112 §9.3.1; hyper and Go's client do the same): the failure is the
+    /// answer. An idle connection the server closed is found before it is used (see
+    /// [`Link::closed`]), so that is left to a close racing the request itself.
     async fn exchange(
         &self,
         link: &mut Link,
@@ -273,8 +293,12 @@ impl H1Client {
         reused: bool,
     ) -> Result<(H1Response, bool), H1Error> {
         match link.exchange(&self.prefix, body).await {
-            Err(e) if reused && !link.heard && e.stale() => {
-                link.stream = self.connect().await?;
+            Err(e) if reused && !link.sent && !link.heard && e.stale() => {
+                // Unreachable now, after it was reached: still this request's failure.
+                let Ok(stream) = self.connect().await else {
+                    return Err(e);
+                };
+                link.stream = stream;
                 link.read.clear();
                 link.exchange(&self.prefix, body).await
             }
@@ -284,20 +308,26 @@ impl H1Client {
 }
 
 impl Link {
-    /// Whether the server has closed (or written to) this idle connection, as far as the runtime
-    /// has heard: no system call unless the socket has something to read, which an idle one that
-    /// is still usable never has.
-    fn closed(&self) -> bool {
+    /// Whether the server has closed (or written to) this idle connection. A connection idle for
+    /// a while (`long_idle`) is asked the kernel: that is where servers close kept-alive
+    /// connections, after an idle timeout of a second or more. One in steady use is asked the
+    /// runtime only, which knows without a system call unless the socket has become readable.
+    fn closed(&self, long_idle: bool) -> bool {
+        let idle =
+            |r: io::Result<usize>| matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        if long_idle {
+            // A peek of its own: tokio's `try_read` answers from the readiness it has cached,
+            // without asking the kernel.
+            let mut byte = [std::mem::MaybeUninit::uninit()];
+            return !idle(socket2::SockRef::from(&self.stream).peek(&mut byte));
+        }
         let mut cx = Context::from_waker(Waker::noop());
         match self.stream.poll_read_ready(&mut cx) {
             Poll::Pending => false,
             Poll::Ready(Err(_)) => true,
             // Readable: an end of stream, unasked-for bytes (a `408` before closing), or nothing
-            // (readiness left over from the last answer's read).
-            Poll::Ready(Ok(())) => {
-                let mut probe = [0u8; 1];
-                !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
+            // (readiness left over from the last answer's read, which this read clears).
+            Poll::Ready(Ok(())) => !idle(self.stream.try_read(&mut [0u8; 1])),
         }
     }
 
@@ -329,6 +359,7 @@ impl Link {
                 a = &mut reading => break a,
             }
         };
+        self.sent = matches!(sent, Some(Ok(())));
         match (answer, sent) {
             (Ok(answer), Some(Ok(()))) => Ok(answer),
             // Answered before the whole request went out: the rest of it is unsent, so the
@@ -415,6 +446,11 @@ impl Incoming<'_> {
         };
         // A cut body leaves the rest unread; bytes after the answer are none the client asked for.
         reusable &= !truncated && self.read.is_empty();
+        // A big answer's buffer is not kept by an idle connection for the rest of its life (the
+        // next answer's tail would pin it): the next read starts a small one.
+        if body.len() > READ_STEP_MAX {
+            *self.read = BytesMut::new();
+        }
         let response = H1Response {
             status: head.status,
             headers: head.headers,
@@ -612,43 +648,105 @@ mod exchange_tests {
         assert_eq!(s.connections.load(Ordering::SeqCst), 1);
     }
 
+    /// Answers once on each connection, then closes it without saying so.
+    const ONCE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    async fn post_by(
+        client: &H1Client,
+        body: Bytes,
+        deadline: Duration,
+    ) -> Result<H1Response, H1Error> {
+        client.post(body, Instant::now() + deadline).await
+    }
+
     #[tokio::test]
-    async fn connections_the_server_closes_are_not_used_again() {
-        // Closed after answering (`Connection: close`, or silently), or on the next request
-        // before answering (a keep-alive race): the next request gets an answer all the same.
-        for script in [
-            (|_, _| {
-                Script::AnswerClose(
-                    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
-                )
-            }) as fn(usize, usize) -> Script,
-            |_, _| Script::AnswerClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-            |_, k| {
-                if k == 0 {
-                    Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                } else {
-                    Script::Close
-                }
-            },
-        ] {
+    async fn connections_the_server_closed_are_not_used_again() {
+        // Closed after answering with `Connection: close`, or silently while idle: the next
+        // request goes on a new connection.
+        let close = |_, _| {
+            Script::AnswerClose(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+            )
+        };
+        for script in [close as fn(usize, usize) -> Script, |_, _| {
+            Script::AnswerClose(ONCE)
+        }] {
             let s = server(script).await;
             let c = client(&s);
             for _ in 0..3 {
                 let r = post(&c, "{}").await.unwrap();
                 assert_eq!(&r.body[..], b"ok");
+                // Idle: the runtime hears of the close.
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             assert_eq!(s.connections.load(Ordering::SeqCst), 3);
         }
     }
 
     #[tokio::test]
-    async fn a_new_connection_closed_without_an_answer_is_an_error_not_a_retry() {
+    async fn a_connection_idle_for_a_while_is_checked_with_the_kernel() {
+        // A server on a thread of its own answers once per connection and closes it 10 ms later.
+        // The close reaches the kernel while this test's runtime is kept from polling for events,
+        // so only the kernel can tell: a connection idle for longer than `LONG_IDLE` is asked it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}/t", listener.local_addr().unwrap())).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut seen = Vec::new();
+                while !seen.ends_with(b"\r\n\r\n{}") {
+                    let mut chunk = [0u8; 4096];
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream.write_all(ONCE);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let c = H1Client::new(&url, &HeaderMap::new()).unwrap();
+        post_by(&c, Bytes::from("{}"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // Due a second later than the first: idle for a second, as far as the pool can tell.
+        let r = post_by(&c, Bytes::from("{}"), Duration::from_secs(6))
+            .await
+            .unwrap();
+        assert_eq!(&r.body[..], b"ok");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_cut_off_by_a_close_goes_again_on_a_new_connection() {
+        // The server closed the kept-alive connection; the client finds out while the (big)
+        // request is still going out: the server cannot have read it, so it goes again.
+        let s = server(|_, _| Script::AnswerClose(ONCE)).await;
+        let c = client(&s);
+        post(&c, "{}").await.unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let big = Bytes::from(vec![b' '; 8 << 20]);
+        let r = post_by(&c, big, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(&r.body[..], b"ok");
+        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(s.requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_went_out_is_never_sent_twice() {
+        // The server reads the request and closes without an answer (it crashed on it): on a new
+        // connection, and on a kept-alive one alike, that is the answer.
         let s = server(|_, _| Script::Close).await;
         let c = client(&s);
         let e = post(&c, "{}").await.err().unwrap();
         assert!(matches!(e, H1Error::Closed(false)), "{e}");
         assert_eq!(s.requests.load(Ordering::SeqCst), 1);
-        // On a kept-alive connection the retry happens once, not again and again.
         let s = server(|n, _| {
             if n == 0 {
                 Script::Answer(OK)
@@ -661,7 +759,31 @@ mod exchange_tests {
         post(&c, "{}").await.unwrap();
         let e = post(&c, "{}").await.err().unwrap();
         assert!(matches!(e, H1Error::Closed(false)), "{e}");
-        assert_eq!(s.requests.load(Ordering::SeqCst), 3);
+        assert_eq!(s.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_big_answer_leaves_no_big_buffer_with_its_idle_connection() {
+        static BIG: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+        let big = *BIG.get_or_init(|| {
+            let mut v =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 10 << 20).into_bytes();
+            v.resize(v.len() + (10 << 20), b' ');
+            Vec::leak(v)
+        });
+        let _ = big;
+        let s = server(|_, _| Script::Answer(BIG.get().unwrap())).await;
+        let c = client(&s);
+        let r = post(&c, "{}").await.unwrap();
+        assert_eq!(r.body.len(), 10 << 20);
+        drop(r);
+        let idle = c.pop_idle().unwrap();
+        assert!(
+            idle.link.read.capacity() < READ_ROOM * 2,
+            "{}",
+            idle.link.read.capacity()
+        );
     }
 
     #[tokio::test]

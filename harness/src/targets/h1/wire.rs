@@ -12,9 +12,9 @@ use hyper::header::{
 /// The most header lines an answer may have (hyper's default limit).
 pub(super) const MAX_HEADERS: usize = 100;
 
-/// The most bytes an answer's head may take (hyper's default read buffer limit is ~400 KiB; real
-/// transformers send a few hundred bytes).
-pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most bytes an answer's head, a chunk-size line or a trailer section may take: hyper's
+/// default limit of its read buffer (real transformers send a few hundred bytes of head).
+pub(super) const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
 
 /// What is wrong with an answer, as the report says it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +97,9 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
         let Some(p) = parsed? else {
             return Ok(None);
         };
+        if p.status < 100 {
+            return Err(WireError::Head(httparse::Error::Status));
+        }
         let head = buf.split_to(p.len).freeze();
         if (100..200).contains(&p.status) {
             if p.status == 101 {
@@ -185,7 +188,9 @@ fn framing(status: u16, version: u8, headers: HeaderMap) -> Result<Head, WireErr
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
-        if headers.contains_key(CONTENT_LENGTH) {
+        // Framed both ways, or by a coding HTTP/1.0 does not have (RFC 9112 §6.1, §6.3): the
+        // framing is suspect, so the connection carries nothing after this answer.
+        if headers.contains_key(CONTENT_LENGTH) || version == 0 {
             keep_alive = false;
         }
         if chunked_last {
@@ -259,6 +264,13 @@ impl Chunked {
         loop {
             match self.state {
                 ChunkState::Size => match httparse::parse_chunk_size(buf) {
+                    // httparse is lenient where RFC 9112 §7.1 is not: a size needs a digit, and
+                    // an extension ends at its line's end.
+                    Ok(httparse::Status::Complete((used, _)))
+                        if !buf[0].is_ascii_hexdigit() || buf[..used - 1].contains(&b'\n') =>
+                    {
+                        return Err(WireError::Chunk);
+                    }
                     Ok(httparse::Status::Complete((used, 0))) => {
                         buf.advance(used);
                         self.state = ChunkState::Trailers;
@@ -382,6 +394,13 @@ mod tests {
         assert!(!h.keep_alive);
         let h = f("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n");
         assert!(h.keep_alive);
+        let h =
+            f("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
+        assert!(matches!(
+            head("HTTP/1.1 042 Weird\r\nContent-Length: 0\r\n\r\n"),
+            Err(WireError::Head(httparse::Error::Status))
+        ));
         let h = f("HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n");
         assert_eq!(h.framing, Framing::Length(7));
         let h = f("HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n");
@@ -429,6 +448,16 @@ mod tests {
         let (data, done, truncated, _) = dechunk(b"5\r\nhello\r\n0\r\n\r\n", 3, 2).unwrap();
         assert_eq!((data.as_slice(), done, truncated), (&b"he"[..], true, true));
         assert_eq!(dechunk(b"zz\r\n", 10, 10).unwrap_err(), WireError::Chunk);
+        // No size where one belongs; a line feed inside an extension (it would swallow data).
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n\r\n\r\n", 100, 100).unwrap_err(),
+            WireError::Chunk
+        );
+        assert_eq!(
+            dechunk(b"3;x\nabc\r\n0\r\n\r\n", 100, 100).unwrap_err(),
+            WireError::Chunk
+        );
+        assert_eq!(dechunk(b";e\r\n", 100, 100).unwrap_err(), WireError::Chunk);
         assert_eq!(
             dechunk(b"2\r\nabX\r\n", 10, 10).unwrap_err(),
             WireError::Chunk
@@ -460,6 +489,77 @@ mod tests {
                 .map(|h| h.value.to_vec())
                 .collect();
             assert_eq!(lengths, [len.to_string().into_bytes()]);
+        }
+    }
+
+    /// Pieces of answers, well-formed and not, that a hostile or broken server might send.
+    const PIECES: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.0 100 Continue\r\n\r\n",
+        b"HTTP/1.1 101 x\r\n\r\n",
+        b"Content-Length: 3\r\n",
+        b"Content-Length: 99999999999999999999\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Connection: close\r\n",
+        b"\r\n",
+        b"5\r\nhello\r\n",
+        b"0\r\n\r\n",
+        b"ffffffffffffffff\r\n",
+        b"1;a=b\r\nx\r\n",
+        b"\xff\xfe\x00",
+        b"abc",
+        b":",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Whatever the bytes, reading them never panics: a head, a need for more, or an error;
+        /// and a chunked body after it decodes, asks for more, or is refused.
+        #[test]
+        fn no_answer_makes_the_reader_panic(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..24),
+            step in 1usize..64,
+        ) {
+            let wire: Vec<u8> = picks.iter().flat_map(|&i| PIECES[i].iter().copied()).collect();
+            let mut buf = BytesMut::new();
+            let mut dec = Chunked::default();
+            let mut out = BytesMut::new();
+            let mut truncated = false;
+            let mut head = None;
+            for piece in wire.chunks(step) {
+                buf.extend_from_slice(piece);
+                if head.is_none() {
+                    match parse_head(&mut buf) {
+                        Ok(Some(h)) => head = Some(h),
+                        Ok(None) => continue,
+                        Err(_) => break,
+                    }
+                }
+                match dec.decode(&mut buf, &mut out, 16, &mut truncated) {
+                    Ok(true) | Err(_) => break,
+                    Ok(false) => {}
+                }
+                proptest::prop_assert!(out.len() <= 16);
+            }
+        }
+
+        /// A chunked body cut into any chunks and fed in pieces of any size decodes to itself.
+        #[test]
+        fn chunked_bodies_round_trip(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..40), 0..8),
+            step in 1usize..50,
+        ) {
+            let mut wire = Vec::new();
+            for c in &chunks {
+                wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let (data, done, truncated, left) = dechunk(&wire, step, usize::MAX).unwrap();
+            proptest::prop_assert!(done && !truncated && left.is_empty());
+            proptest::prop_assert_eq!(data, chunks.concat());
         }
     }
 }
