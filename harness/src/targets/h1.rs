@@ -20,7 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
 use crossbeam_utils::CachePadded;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue};
+use hyper::header::{AUTHORIZATION, HOST, HeaderMap, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -184,8 +184,6 @@ impl H1Client {
         {
             headers.insert(AUTHORIZATION, auth);
         }
-        // Each request states its own length.
-        headers.remove(CONTENT_LENGTH);
         Some(H1Client {
             authority,
             prefix: wire::head_prefix(&path, &headers),
@@ -203,13 +201,7 @@ impl H1Client {
             _ = timer.as_mut() => return Err(H1Error::TimedOut),
         };
         Ok(Conn {
-            link: Link {
-                stream,
-                read: BytesMut::new(),
-                head: Vec::new(),
-                heard: false,
-                sent: false,
-            },
+            link: Link::new(stream),
             timer,
         })
     }
@@ -298,8 +290,7 @@ impl H1Client {
                 let Ok(stream) = self.connect().await else {
                     return Err(e);
                 };
-                link.stream = stream;
-                link.read.clear();
+                *link = Link::new(stream);
                 link.exchange(&self.prefix, body).await
             }
             answer => answer,
@@ -308,6 +299,16 @@ impl H1Client {
 }
 
 impl Link {
+    fn new(stream: TcpStream) -> Link {
+        Link {
+            stream,
+            read: BytesMut::new(),
+            head: Vec::new(),
+            heard: false,
+            sent: false,
+        }
+    }
+
     /// Whether the server has closed (or written to) this idle connection. A connection idle for
     /// a while (`long_idle`) is asked the kernel: that is where servers close kept-alive
     /// connections, after an idle timeout of a second or more. One in steady use is asked the
@@ -463,6 +464,8 @@ impl Incoming<'_> {
 
 #[cfg(test)]
 mod tests {
+    use hyper::header::CONTENT_LENGTH;
+
     use super::*;
 
     /// The headers of the request `url`'s client sends with a body of `len` bytes.

@@ -88,11 +88,15 @@ pub(super) fn finish_head(prefix: &[u8], len: usize, out: &mut Vec<u8>) {
 pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> {
     loop {
         // Few answers have more than a handful of headers: room for 16 first, all of them if not.
-        let parsed = match parse_spans::<16>(buf) {
+        // On the stack, not in a `Vec`: this runs for every answer.
+        let mut few = [NO_SPAN; 16];
+        let mut all;
+        let (parsed, spans): (_, &[HeaderSpan]) = match parse_spans(buf, &mut few) {
             Err(WireError::Head(httparse::Error::TooManyHeaders)) => {
-                parse_spans::<MAX_HEADERS>(buf)
+                all = [NO_SPAN; MAX_HEADERS];
+                (parse_spans(buf, &mut all), &all)
             }
-            other => other,
+            other => (other, &few),
         };
         let Some(p) = parsed? else {
             return Ok(None);
@@ -107,8 +111,8 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
             }
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(p.spans.len());
-        for &(name, value) in &p.spans {
+        let mut headers = HeaderMap::with_capacity(p.count);
+        for &(name, value) in &spans[..p.count] {
             let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(&head[name.0..name.1]),
                 HeaderValue::from_maybe_shared(head.slice(value.0..value.1)),
@@ -121,16 +125,24 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, WireError> 
     }
 }
 
-/// A parsed head: its length, status, version and where each header's name and value sit.
-struct Spans {
+/// Where a header's name and value sit in the buffer: `(start, end)` of each.
+type HeaderSpan = ((usize, usize), (usize, usize));
+const NO_SPAN: HeaderSpan = ((0, 0), (0, 0));
+
+/// A parsed head: its length, status, version and how many headers it has.
+struct Parsed {
     len: usize,
     status: u16,
     version: u8,
-    spans: Vec<((usize, usize), (usize, usize))>,
+    count: usize,
 }
 
-/// Parse the head at the front of `buf` with room for `N` headers.
-fn parse_spans<const N: usize>(buf: &[u8]) -> Result<Option<Spans>, WireError> {
+/// Parse the head at the front of `buf` with room for `N` headers, writing where each sits to
+/// `spans`.
+fn parse_spans<const N: usize>(
+    buf: &[u8],
+    spans: &mut [HeaderSpan; N],
+) -> Result<Option<Parsed>, WireError> {
     let mut headers = [httparse::EMPTY_HEADER; N];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
@@ -149,16 +161,15 @@ fn parse_spans<const N: usize>(buf: &[u8]) -> Result<Option<Spans>, WireError> {
         let at = s.as_ptr() as usize - base;
         (at, at + s.len())
     };
-    Ok(Some(Spans {
+    for (slot, h) in spans.iter_mut().zip(resp.headers.iter()) {
+        *slot = (span(h.name.as_bytes()), span(h.value));
+    }
+    Ok(Some(Parsed {
         len,
         // httparse fills both once the head is complete.
         status: resp.code.unwrap_or(0),
         version: resp.version.unwrap_or(1),
-        spans: resp
-            .headers
-            .iter()
-            .map(|h| (span(h.name.as_bytes()), span(h.value)))
-            .collect(),
+        count: resp.headers.len(),
     }))
 }
 
@@ -354,6 +365,23 @@ mod tests {
         assert!(h.keep_alive);
         assert_eq!(h.headers.get("x-a").unwrap(), "b");
         assert_eq!(&buf[..], b"hello");
+    }
+
+    #[test]
+    fn an_answer_with_more_headers_than_the_first_try_keeps_them_all() {
+        let mut text = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..40 {
+            text.push_str(&format!("X-H{i}: v{i}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        let h = head(&text).unwrap().unwrap();
+        assert_eq!(h.headers.len(), 41);
+        assert_eq!(h.headers.get("x-h39").unwrap(), "v39");
+        let too_many = text.replace("X-H0: v0\r\n", &"X-A: b\r\n".repeat(MAX_HEADERS));
+        assert!(matches!(
+            head(&too_many),
+            Err(WireError::Head(httparse::Error::TooManyHeaders))
+        ));
     }
 
     #[test]
